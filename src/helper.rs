@@ -1,0 +1,138 @@
+//! The four protocol actions, as docker-credential-helpers' `HandleCommand` runs them.
+//! Everything here returns text for stdout; `main` only prints it and exits.
+
+use crate::keychain::{Keychain, KeychainError, Stored};
+use crate::protocol::{self, Credentials, InputError};
+use crate::registry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Store,
+    Get,
+    Erase,
+    List,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "store" => Some(Action::Store),
+            "get" => Some(Action::Get),
+            "erase" => Some(Action::Erase),
+            "list" => Some(Action::List),
+            _ => None,
+        }
+    }
+}
+
+/// Name of the internal keychain value that caches the Docker Hub JWT.
+pub const HUB_JWT: &str = "hub-jwt";
+
+/// The result of one action: what to print on stdout, and the exit status.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stdout: String,
+    pub code: i32,
+    /// For a successful `store`: the credentials that were stored (Hub login follows).
+    pub stored: Option<Credentials>,
+}
+
+#[derive(Debug)]
+enum Failure {
+    Input(InputError),
+    Keychain(KeychainError),
+    NotFound,
+}
+
+impl Failure {
+    fn line(&self) -> String {
+        match self {
+            // docker matches these three strings exactly: no prefix.
+            Failure::NotFound => protocol::ERR_NOT_FOUND.to_string(),
+            Failure::Input(e)
+                if e.0 == protocol::ERR_MISSING_SERVER_URL
+                    || e.0 == protocol::ERR_MISSING_USERNAME =>
+            {
+                e.0.clone()
+            }
+            Failure::Input(e) => format!("{}: {}", protocol::NAME, e),
+            Failure::Keychain(e) => format!("{}: {}", protocol::NAME, e),
+        }
+    }
+}
+
+type Opener<'a> = &'a mut dyn FnMut() -> Result<Box<dyn Keychain>, KeychainError>;
+
+/// Run one protocol action on `input` (stdin's bytes). The keychain is opened only
+/// after the request is known to be valid, so bad input never touches it.
+pub fn run(action: Action, input: &[u8], open: Opener) -> Outcome {
+    let mut stored = None;
+    let result = match action {
+        Action::Store => protocol::parse_store(input)
+            .map_err(Failure::Input)
+            .and_then(|creds| {
+                let kc = open().map_err(Failure::Keychain)?;
+                store(kc.as_ref(), &creds)?;
+                stored = Some(creds);
+                Ok(String::new())
+            }),
+        Action::Get => protocol::parse_server_url(input)
+            .map_err(Failure::Input)
+            .and_then(|url| get(open().map_err(Failure::Keychain)?.as_ref(), &url)),
+        Action::Erase => protocol::parse_server_url(input)
+            .map_err(Failure::Input)
+            .and_then(|url| erase(open().map_err(Failure::Keychain)?.as_ref(), &url)),
+        // `list` ignores stdin: docker writes "unused" there.
+        Action::List => open()
+            .and_then(|kc| kc.list())
+            .map(|m| protocol::encode_list(&m))
+            .map_err(Failure::Keychain),
+    };
+    match result {
+        Ok(stdout) => Outcome {
+            stdout,
+            code: 0,
+            stored,
+        },
+        Err(f) => {
+            let mut line = f.line();
+            line.push('\n');
+            Outcome {
+                stdout: line,
+                code: 1,
+                stored: None,
+            }
+        }
+    }
+}
+
+fn store(kc: &dyn Keychain, creds: &Credentials) -> Result<(), Failure> {
+    let value = Stored {
+        username: creds.username.clone(),
+        secret: creds.secret.clone(),
+    };
+    kc.store(&creds.server_url, &value)
+        .map_err(Failure::Keychain)?;
+    // New Hub credentials make any cached JWT stale (it may belong to another account).
+    if registry::is_hub_alias(&creds.server_url) {
+        kc.erase_internal(HUB_JWT).map_err(Failure::Keychain)?;
+    }
+    Ok(())
+}
+
+fn get(kc: &dyn Keychain, url: &str) -> Result<String, Failure> {
+    for key in registry::lookup_keys(url) {
+        if let Some(found) = kc.get(key).map_err(Failure::Keychain)? {
+            return Ok(protocol::encode_get(url, &found.username, &found.secret));
+        }
+    }
+    Err(Failure::NotFound)
+}
+
+fn erase(kc: &dyn Keychain, url: &str) -> Result<String, Failure> {
+    kc.erase(url).map_err(Failure::Keychain)?;
+    if registry::is_hub_alias(url) {
+        kc.erase_internal(HUB_JWT).map_err(Failure::Keychain)?;
+    }
+    Ok(String::new())
+}

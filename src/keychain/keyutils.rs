@@ -1,0 +1,252 @@
+//! Linux kernel keyutils through linux-keyutils-keyring-store: the fallback for headless
+//! machines with no Secret Service. Keys live in kernel memory and are gone after a reboot.
+//!
+//! keyutils has no search, so `list` reads an index key (server URL → username) that every
+//! `store` and `erase` rewrites under a cross-process file lock. `list` also drops index
+//! entries whose key has vanished, so a process killed between its two writes can never
+//! make docker `get` a key that does not exist.
+//!
+//! The store links each key into the user's persistent keyring as well as the session
+//! keyring. Where the kernel denies that link (AccessDenied), the key is still in the session
+//! keyring: we treat the write as done and read it back from the session keyring directly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyring_core::{CredentialStore, Entry, Error};
+use linux_keyutils::KeyError;
+use linux_keyutils_keyring_store::{Cred, Store};
+
+use super::error::platform_text;
+use super::{Keychain, KeychainError, Result, Stored, entry, internal_service};
+use crate::lock::FileLock;
+use crate::secret::Secret;
+
+const INDEX_NAME: &str = "index";
+
+pub struct Keyutils {
+    store: Arc<CredentialStore>,
+    service: String,
+    internal: String,
+    lock_timeout: Duration,
+}
+
+impl Keyutils {
+    pub fn open(service: &str, lock_timeout: Duration) -> Result<Self> {
+        let store: Arc<CredentialStore> = Store::new().map_err(|e| map_error(&e))?;
+        let kc = Keyutils {
+            store,
+            service: service.to_string(),
+            internal: internal_service(service),
+            lock_timeout,
+        };
+        // Building an entry touches the session keyring: this is where a seccomp filter
+        // (docker's default profile blocks keyctl and add_key) shows up.
+        kc.entry(&kc.internal, "probe")?;
+        Ok(kc)
+    }
+
+    fn entry(&self, service: &str, key: &str) -> Result<Entry> {
+        Entry::new_in_store(&self.store, service, key).map_err(|e| map_error(&e))
+    }
+
+    fn lock(&self) -> Result<FileLock> {
+        let dir = crate::paths::runtime_dir().map_err(|e| {
+            KeychainError::Failed(format!(
+                "cannot create the runtime directory for the keyutils index lock: {e}; set XDG_RUNTIME_DIR or HOME"
+            ))
+        })?;
+        let path: PathBuf = dir.join(format!("keyutils-{}.lock", sanitize(&self.service)));
+        FileLock::acquire(&path, self.lock_timeout)
+            .map_err(|e| KeychainError::Failed(e.to_string()))
+    }
+
+    fn read_index(&self) -> Result<BTreeMap<String, String>> {
+        let e = self.entry(&self.internal, INDEX_NAME)?;
+        match read(&e)? {
+            None => Ok(BTreeMap::new()),
+            // A damaged index is rebuilt from the next store/erase; better an incomplete
+            // list than a failing `docker build`.
+            Some(bytes) => Ok(serde_json::from_slice(bytes.expose()).unwrap_or_default()),
+        }
+    }
+
+    fn write_index(&self, index: &BTreeMap<String, String>) -> Result<()> {
+        let e = self.entry(&self.internal, INDEX_NAME)?;
+        if index.is_empty() {
+            delete(&e).map(|_| ())
+        } else {
+            let json = serde_json::to_vec(index).expect("serialising strings cannot fail");
+            write(&e, &json)
+        }
+    }
+
+    fn exists(&self, server_url: &str) -> Result<bool> {
+        let e = self.entry(&self.service, server_url)?;
+        let cred = cred_of(&e)?;
+        match cred.session.search(&cred.description) {
+            Ok(_) => Ok(true),
+            Err(KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired) => {
+                Ok(false)
+            }
+            Err(e) => Err(map_key_error(e)),
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn cred_of(e: &Entry) -> Result<&Cred> {
+    e.as_any()
+        .downcast_ref::<Cred>()
+        .ok_or_else(|| KeychainError::Failed("unexpected keyutils entry type".into()))
+}
+
+/// Read straight from the session keyring, without the persistent-keyring link that the
+/// store insists on and some kernels refuse.
+fn read_session(e: &Entry) -> Result<Option<Secret<Vec<u8>>>> {
+    let cred = cred_of(e)?;
+    match cred.session.search(&cred.description) {
+        Ok(key) => key
+            .read_to_vec()
+            .map(|v| Some(Secret::new(v)))
+            .map_err(map_key_error),
+        Err(KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired) => Ok(None),
+        Err(e) => Err(map_key_error(e)),
+    }
+}
+
+fn read(e: &Entry) -> Result<Option<Secret<Vec<u8>>>> {
+    match e.get_secret() {
+        Ok(v) => Ok(Some(Secret::new(v))),
+        Err(Error::NoEntry) => Ok(None),
+        Err(Error::NoStorageAccess(_)) => read_session(e),
+        Err(err) => Err(map_error(&err)),
+    }
+}
+
+fn write(e: &Entry, bytes: &[u8]) -> Result<()> {
+    match e.set_secret(bytes) {
+        Ok(()) => Ok(()),
+        // add_key succeeded and only the persistent link was refused: the key is in the
+        // session keyring. Confirm by reading it back.
+        Err(err @ Error::NoStorageAccess(_)) => match read_session(e)? {
+            Some(v) if v.expose() == bytes => Ok(()),
+            _ => Err(map_error(&err)),
+        },
+        Err(err) => Err(map_error(&err)),
+    }
+}
+
+fn delete(e: &Entry) -> Result<bool> {
+    entry::delete(e, map_error)
+}
+
+fn map_key_error(e: KeyError) -> KeychainError {
+    classify(&format!("{e:?}"), &e.to_string())
+}
+
+pub fn map_error(err: &Error) -> KeychainError {
+    let text = platform_text(err);
+    match err {
+        Error::TooLong(..) | Error::Invalid(..) => KeychainError::Rejected(format!(
+            "kernel keyutils refused the credential ({text}); a keyutils key holds at most 32767 bytes and its name at most 4095"
+        )),
+        _ => classify(&text, &text),
+    }
+}
+
+fn classify(kind: &str, text: &str) -> KeychainError {
+    if kind.contains("QuotaExceeded") || text.contains("uota") {
+        KeychainError::Rejected(format!(
+            "the kernel keyutils quota is exhausted ({text}); erase unused credentials with `docker logout`, \
+             or raise /proc/sys/kernel/keys/maxkeys and maxbytes"
+        ))
+    } else if kind.contains("PermissionDenied")
+        || kind.contains("Unknown(1)")
+        || kind.contains("Unknown(38)")
+        || text.contains("Unknown(1)")
+        || text.contains("Unknown(38)")
+        || text.contains("ermission")
+    {
+        KeychainError::Unavailable(format!(
+            "kernel keyutils is not permitted here ({text}); containers block it with seccomp: \
+             run a Secret Service (gnome-keyring) in this session, or start the container with a seccomp profile that allows keyctl and add_key"
+        ))
+    } else {
+        KeychainError::Failed(format!(
+            "kernel keyutils failed ({text}); run `docker-credential-hub doctor` for details"
+        ))
+    }
+}
+
+impl Keychain for Keyutils {
+    fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
+        let e = self.entry(&self.service, server_url)?;
+        let _guard = self.lock()?;
+        write(&e, cred.encode().expose())?;
+        let mut index = self.read_index()?;
+        if index.get(server_url) != Some(&cred.username) {
+            index.insert(server_url.to_string(), cred.username.clone());
+            self.write_index(&index)?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, server_url: &str) -> Result<Option<Stored>> {
+        let e = self.entry(&self.service, server_url)?;
+        entry::decode(read(&e)?)
+    }
+
+    fn erase(&self, server_url: &str) -> Result<bool> {
+        let e = self.entry(&self.service, server_url)?;
+        let _guard = self.lock()?;
+        let existed = delete(&e)?;
+        let mut index = self.read_index()?;
+        if index.remove(server_url).is_some() {
+            self.write_index(&index)?;
+        }
+        Ok(existed)
+    }
+
+    fn list(&self) -> Result<BTreeMap<String, String>> {
+        let mut index = self.read_index()?;
+        let mut missing = Vec::new();
+        for url in index.keys() {
+            if !self.exists(url)? {
+                missing.push(url.clone());
+            }
+        }
+        for url in missing {
+            index.remove(&url);
+        }
+        Ok(index)
+    }
+
+    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
+        entry::to_text(read(&self.entry(&self.internal, name)?)?)
+    }
+
+    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
+        write(
+            &self.entry(&self.internal, name)?,
+            value.expose().as_bytes(),
+        )
+    }
+
+    fn erase_internal(&self, name: &str) -> Result<bool> {
+        delete(&self.entry(&self.internal, name)?)
+    }
+}

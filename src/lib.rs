@@ -1,0 +1,11 @@
+//! docker-credential-hub: a Docker credential helper on the OS keychain, with a Docker
+//! Hub login that keeps a JWT ready for scripts.
+
+pub mod helper;
+pub mod keychain;
+pub mod lock;
+pub mod paths;
+pub mod protocol;
+pub mod registry;
+pub mod secret;
+pub mod settings;
