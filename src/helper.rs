@@ -29,12 +29,13 @@ impl Action {
 pub const HUB_JWT: &str = "hub-jwt";
 
 /// The result of one action: what to print on stdout, and the exit status.
-#[derive(Debug)]
 pub struct Outcome {
     pub stdout: String,
     pub code: i32,
     /// For a successful `store`: the credentials that were stored (Hub login follows).
     pub stored: Option<Credentials>,
+    /// The keychain the action opened, if any, so follow-up work can reuse the connection.
+    pub keychain: Option<Box<dyn Keychain>>,
 }
 
 #[derive(Debug)]
@@ -67,32 +68,34 @@ type Opener<'a> = &'a mut dyn FnMut() -> Result<Box<dyn Keychain>, KeychainError
 /// after the request is known to be valid, so bad input never touches it.
 pub fn run(action: Action, input: &[u8], open: Opener) -> Outcome {
     let mut stored = None;
+    let mut keychain: Option<Box<dyn Keychain>> = None;
     let result = match action {
         Action::Store => protocol::parse_store(input)
             .map_err(Failure::Input)
             .and_then(|creds| {
-                let kc = open().map_err(Failure::Keychain)?;
-                store(kc.as_ref(), &creds)?;
+                store(opened(&mut keychain, open)?, &creds)?;
                 stored = Some(creds);
                 Ok(String::new())
             }),
         Action::Get => protocol::parse_server_url(input)
             .map_err(Failure::Input)
-            .and_then(|url| get(open().map_err(Failure::Keychain)?.as_ref(), &url)),
+            .and_then(|url| get(opened(&mut keychain, open)?, &url)),
         Action::Erase => protocol::parse_server_url(input)
             .map_err(Failure::Input)
-            .and_then(|url| erase(open().map_err(Failure::Keychain)?.as_ref(), &url)),
+            .and_then(|url| erase(opened(&mut keychain, open)?, &url)),
         // `list` ignores stdin: docker writes "unused" there.
-        Action::List => open()
-            .and_then(|kc| kc.list())
-            .map(|m| protocol::encode_list(&m))
-            .map_err(Failure::Keychain),
+        Action::List => opened(&mut keychain, open).and_then(|kc| {
+            kc.list()
+                .map(|m| protocol::encode_list(&m))
+                .map_err(Failure::Keychain)
+        }),
     };
     match result {
         Ok(stdout) => Outcome {
             stdout,
             code: 0,
             stored,
+            keychain,
         },
         Err(f) => {
             let mut line = f.line();
@@ -101,9 +104,18 @@ pub fn run(action: Action, input: &[u8], open: Opener) -> Outcome {
                 stdout: line,
                 code: 1,
                 stored: None,
+                keychain,
             }
         }
     }
+}
+
+fn opened<'k>(
+    slot: &'k mut Option<Box<dyn Keychain>>,
+    open: Opener,
+) -> Result<&'k dyn Keychain, Failure> {
+    let kc = open().map_err(Failure::Keychain)?;
+    Ok(&**slot.insert(kc))
 }
 
 fn store(kc: &dyn Keychain, creds: &Credentials) -> Result<(), Failure> {

@@ -1,7 +1,10 @@
 //! docker-credential-hub: a Docker credential helper on the OS keychain, with a Docker
 //! Hub login that keeps a JWT ready for scripts.
 
+pub mod configure;
+pub mod doctor;
 pub mod helper;
+pub mod hub;
 pub mod keychain;
 pub mod lock;
 pub mod paths;

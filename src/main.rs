@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use docker_credential_hub::helper::{self, Action};
 use docker_credential_hub::protocol::{self, NAME, USAGE};
-use docker_credential_hub::{keychain, settings};
+use docker_credential_hub::{configure, doctor, hub, keychain};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
@@ -24,6 +24,11 @@ fn main() -> ExitCode {
             println!("{}", protocol::version_line());
             ExitCode::SUCCESS
         }
+        "login" => hub::cli::login(&args[1..]),
+        "logout" => hub::cli::logout(&args[1..]),
+        "token" => hub::cli::token(&args[1..]),
+        "configure" => configure::run(&args[1..]),
+        "doctor" => doctor::run(&args[1..]),
         action => match Action::parse(action) {
             Some(action) if args.len() == 1 => protocol_action(action),
             // Never echo extra arguments: a user may have put a password there.
@@ -83,9 +88,13 @@ fn protocol_action(action: Action) -> ExitCode {
             sel.reason
         );
     }
-    let _ = settings::debug_enabled();
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(outcome.stdout.as_bytes());
     let _ = out.flush();
+    drop(out);
+    // The credential is safely stored before Hub is contacted; Hub problems only warn.
+    if let (Some(creds), Some(kc)) = (&outcome.stored, &outcome.keychain) {
+        hub::after_store(kc.as_ref(), creds);
+    }
     ExitCode::from(outcome.code as u8)
 }
