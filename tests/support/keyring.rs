@@ -1,0 +1,1 @@
+//! Placeholder: the keyring session support lands here.

@@ -1,0 +1,1 @@
+//! Placeholder: the mock Docker Hub API lands here.
