@@ -1,8 +1,453 @@
-//! `doctor`: a checklist of what docker will run and whether the keychain works.
+//! `doctor [--network]`: a checklist, one line per check, of what docker will run and
+//! whether the keychain works, with the cause and the exact fix for each problem.
+//! Exit status 0 when nothing failed (warnings included), 1 otherwise.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub fn run(_args: &[String]) -> ExitCode {
-    eprintln!("docker-credential-hub: doctor is not implemented yet");
-    ExitCode::from(1)
+use crate::configure::CREDS_STORE;
+use crate::docker_config;
+use crate::keychain::{self, Keychain, Requested, Selection};
+use crate::migrate;
+use crate::protocol::{self, NAME};
+use crate::secret::Secret;
+use crate::settings;
+
+// TEMPORARY: the Hub helper is adding these to `crate::hub` with exactly this API; this
+// stand-in goes away when that lands on main.
+use hub_shim::{CachedJwt, cached_jwt_status, ping_api};
+mod hub_shim {
+    use crate::helper::HUB_JWT;
+    use crate::keychain::Keychain;
+
+    #[allow(dead_code)]
+    pub enum CachedJwt {
+        Absent,
+        Valid {
+            expires_at_unix: u64,
+            username: Option<String>,
+        },
+        Expired {
+            expired_at_unix: u64,
+        },
+        Malformed,
+        Error(String),
+    }
+
+    pub fn cached_jwt_status(kc: &dyn Keychain) -> CachedJwt {
+        match kc.get_internal(HUB_JWT) {
+            Ok(None) => CachedJwt::Absent,
+            Ok(Some(_)) => CachedJwt::Malformed,
+            Err(e) => CachedJwt::Error(e.to_string()),
+        }
+    }
+
+    pub fn ping_api(_timeout: std::time::Duration) -> Result<String, String> {
+        Err("not implemented yet".into())
+    }
+}
+
+const USAGE: &str = "usage: docker-credential-hub doctor [--network]";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Info,
+    Warn,
+    Fail,
+}
+
+#[derive(Default)]
+struct Report {
+    failures: usize,
+    warnings: usize,
+}
+
+impl Report {
+    fn line(&mut self, status: Status, text: impl AsRef<str>) {
+        let tag = match status {
+            Status::Ok => "ok  ",
+            Status::Info => "info",
+            Status::Warn => {
+                self.warnings += 1;
+                "warn"
+            }
+            Status::Fail => {
+                self.failures += 1;
+                "FAIL"
+            }
+        };
+        println!("{tag} {}", text.as_ref());
+    }
+}
+
+pub fn run(args: &[String]) -> ExitCode {
+    let mut network = false;
+    for arg in args {
+        match arg.as_str() {
+            "--network" => network = true,
+            "-h" | "--help" => {
+                println!(
+                    "{USAGE}\n\nChecks which binary docker runs, config.json, the keychain (with a write/read/delete probe)\nand the cached Hub JWT; --network also asks the Docker Hub API whether it answers."
+                );
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("{NAME} doctor: unknown argument; {USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut r = Report::default();
+    check_binary(&mut r);
+    check_config(&mut r);
+    if let Some(kc) = check_keychain(&mut r) {
+        check_probe(&mut r, kc.as_ref());
+        check_jwt(&mut r, kc.as_ref());
+    }
+    if network {
+        match ping_api(settings::timeout()) {
+            Ok(what) => r.line(Status::Ok, format!("Docker Hub API: {what}")),
+            Err(e) => r.line(
+                Status::Fail,
+                format!("Docker Hub API: {e} — fix: check the network, HTTPS_PROXY/NO_PROXY and DOCKER_HUB_API_URL"),
+            ),
+        }
+    }
+    if r.failures == 0 {
+        println!(
+            "{NAME} doctor: everything works{}",
+            if r.warnings > 0 {
+                " (see the warnings above)"
+            } else {
+                ""
+            }
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("{NAME} doctor: {} check(s) failed", r.failures);
+        ExitCode::from(1)
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Which `docker-credential-hub` docker will run, and whether it is this one.
+fn check_binary(r: &mut Report) {
+    let me = std::env::current_exe().map(|p| canonical(&p)).ok();
+    let my_dir = me
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "its directory".into());
+    let ours = protocol::version_line();
+    match migrate::find_program(NAME) {
+        None => r.line(
+            Status::Fail,
+            format!("{NAME} is not on PATH, so docker cannot run it — fix: add {my_dir} to PATH, or install with ./install.sh"),
+        ),
+        Some(found) if Some(canonical(&found)) == me => r.line(
+            Status::Ok,
+            format!("docker runs {} ({ours}), this binary", found.display()),
+        ),
+        Some(found) => {
+            let theirs = other_version(&found);
+            let same = theirs.as_deref() == Some(ours.as_str());
+            let status = if same { Status::Warn } else { Status::Fail };
+            r.line(
+                status,
+                format!(
+                    "docker runs {} ({}), not this binary ({ours}) — fix: put {my_dir} first on PATH, or reinstall with ./install.sh",
+                    found.display(),
+                    theirs.as_deref().unwrap_or("version unknown")
+                ),
+            );
+        }
+    }
+}
+
+fn other_version(path: &Path) -> Option<String> {
+    let out = migrate::run_helper(
+        &path.to_string_lossy(),
+        "version",
+        b"",
+        Duration::from_secs(5),
+    )
+    .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?.trim();
+    (out.success && !line.is_empty()).then(|| line.chars().take(100).collect())
+}
+
+/// The config file in use, whether `credsStore` points here, and `credHelpers`.
+fn check_config(r: &mut Report) {
+    let path = match docker_config::config_path() {
+        Ok(p) => p,
+        Err(e) => return r.line(Status::Fail, format!("config: {e}")),
+    };
+    let fix = format!("fix: run `{NAME} configure`");
+    let loaded = match docker_config::load(&path) {
+        Ok(l) => l,
+        Err(e) => return r.line(Status::Fail, format!("config: {e}")),
+    };
+    if loaded.original.is_none() {
+        r.line(
+            Status::Fail,
+            format!(
+                "config {} does not exist, so docker does not use this helper — {fix}",
+                path.display()
+            ),
+        );
+        return;
+    }
+    match docker_config::creds_store(&loaded.doc) {
+        Some(CREDS_STORE) => r.line(
+            Status::Ok,
+            format!(
+                "config {}: \"credsStore\": \"hub\", docker uses this helper",
+                path.display()
+            ),
+        ),
+        Some(other) => r.line(
+            Status::Fail,
+            format!(
+                "config {}: \"credsStore\" is \"{other}\", so docker uses docker-credential-{other}, not this helper — {fix}",
+                path.display()
+            ),
+        ),
+        None => r.line(
+            Status::Fail,
+            format!(
+                "config {}: no \"credsStore\", so docker does not use this helper — {fix}",
+                path.display()
+            ),
+        ),
+    }
+    let plaintext: Vec<&str> = docker_config::auths(&loaded.doc)
+        .into_iter()
+        .filter(|(_, e)| docker_config::has_secret_fields(e))
+        .map(|(k, _)| k)
+        .collect();
+    if !plaintext.is_empty() {
+        r.line(
+            Status::Warn,
+            format!(
+                "config.json holds plaintext credentials for {} — {fix} to move them into the keychain",
+                plaintext.join(", ")
+            ),
+        );
+    }
+    let helpers = docker_config::cred_helpers(&loaded.doc);
+    if helpers.is_empty() {
+        r.line(
+            Status::Ok,
+            "credHelpers: none, every registry uses credsStore",
+        );
+    }
+    for (registry, helper) in helpers {
+        if helper == CREDS_STORE {
+            r.line(
+                Status::Ok,
+                format!("credHelpers: {registry} uses this helper"),
+            );
+        } else if migrate::find_program(&format!("{}{helper}", migrate::HELPER_PREFIX)).is_none() {
+            r.line(
+                Status::Warn,
+                format!(
+                    "credHelpers: {registry} uses docker-credential-{helper}, which is not on PATH — fix: install it, or remove \"{registry}\" from \"credHelpers\""
+                ),
+            );
+        } else {
+            r.line(
+                Status::Info,
+                format!(
+                    "credHelpers: {registry} uses docker-credential-{helper}, not this helper (a per-registry override)"
+                ),
+            );
+        }
+    }
+}
+
+/// The backend, why it was chosen, and what to do when it will not last.
+fn check_keychain(r: &mut Report) -> Option<Box<dyn Keychain>> {
+    match keychain::open() {
+        Err(e) => {
+            r.line(Status::Fail, format!("keychain: {e}"));
+            None
+        }
+        Ok((kc, sel)) => {
+            if sel.volatile {
+                r.line(
+                    Status::Warn,
+                    format!(
+                        "keychain: {} ({}); credentials will not survive a reboot — fix: {}",
+                        sel.backend.name(),
+                        sel.reason,
+                        volatile_fix(&sel)
+                    ),
+                );
+            } else {
+                r.line(
+                    Status::Ok,
+                    format!("keychain: {} ({})", sel.backend.name(), sel.reason),
+                );
+            }
+            Some(kc)
+        }
+    }
+}
+
+fn volatile_fix(sel: &Selection) -> String {
+    const START: &str = "`gnome-keyring-daemon --unlock --components=secrets --daemonize` (apt-get install gnome-keyring; type the keyring password, then Ctrl-D)";
+    if matches!(keychain::requested(), Ok(Requested::Keyutils)) {
+        return "you chose it with DOCKER_CREDENTIAL_HUB_BACKEND=keyutils; unset that variable once a Secret Service runs in this session".into();
+    }
+    let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
+    if !bus.is_empty()
+        && ["os error", "Connection refused", "No such file"]
+            .iter()
+            .any(|s| sel.reason.contains(s))
+    {
+        return format!(
+            "DBUS_SESSION_BUS_ADDRESS={bus} does not answer (left over from another session?); start a new bus with `export DBUS_SESSION_BUS_ADDRESS=$(dbus-daemon --session --fork --print-address=1)`, then {START}"
+        );
+    }
+    if bus.is_empty() && sel.reason.contains("no D-Bus session bus") {
+        return format!(
+            "start a session bus with `export DBUS_SESSION_BUS_ADDRESS=$(dbus-daemon --session --fork --print-address=1)` (or log in to a desktop session), then {START}"
+        );
+    }
+    format!(
+        "start a Secret Service on the session bus: {START}, or KeePassXC with Secret Service integration"
+    )
+}
+
+/// Write, read back and delete a throwaway internal entry, timed.
+fn check_probe(r: &mut Report, kc: &dyn Keychain) {
+    let name = format!("doctor-probe-{}", std::process::id());
+    let value = Secret::new(format!(
+        "doctor-probe-{}-{:?}",
+        std::process::id(),
+        Instant::now()
+    ));
+    let start = Instant::now();
+    if let Err(e) = kc.set_internal(&name, &value) {
+        return r.line(
+            Status::Fail,
+            format!("probe: cannot write a test entry: {e}"),
+        );
+    }
+    let back = kc.get_internal(&name);
+    let erased = kc.erase_internal(&name);
+    let took = start.elapsed();
+    match (back, erased) {
+        (Err(e), _) => r.line(Status::Fail, format!("probe: cannot read a test entry back: {e}")),
+        (Ok(v), _) if v.as_ref() != Some(&value) => r.line(
+            Status::Fail,
+            format!("probe: a test entry read back wrong or missing — fix: run `{NAME} doctor` again; if it persists, the keychain is not keeping what it is given"),
+        ),
+        (Ok(_), Err(e)) => r.line(Status::Fail, format!("probe: cannot delete a test entry: {e}")),
+        (Ok(_), Ok(_)) => r.line(
+            Status::Ok,
+            format!(
+                "probe: wrote, read back and deleted a test entry in {} ms",
+                took.as_millis()
+            ),
+        ),
+    }
+}
+
+fn check_jwt(r: &mut Report, kc: &dyn Keychain) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match cached_jwt_status(kc) {
+        CachedJwt::Absent => r.line(
+            Status::Info,
+            format!("cached Hub JWT: none (`{NAME} login` or `docker login` gets one)"),
+        ),
+        CachedJwt::Valid {
+            expires_at_unix,
+            username,
+        } => r.line(
+            Status::Ok,
+            format!(
+                "cached Hub JWT{}: valid until {} ({})",
+                username.map(|u| format!(" for {u}")).unwrap_or_default(),
+                utc(expires_at_unix),
+                in_words(expires_at_unix.saturating_sub(now))
+            ),
+        ),
+        CachedJwt::Expired { expired_at_unix } => r.line(
+            Status::Info,
+            format!(
+                "cached Hub JWT: expired at {}; the next `{NAME} token` logs in again",
+                utc(expired_at_unix)
+            ),
+        ),
+        CachedJwt::Malformed => r.line(
+            Status::Warn,
+            format!("cached Hub JWT: malformed — fix: run `{NAME} token` (it replaces it) or `{NAME} login`"),
+        ),
+        CachedJwt::Error(e) => r.line(Status::Fail, format!("cached Hub JWT: cannot read it: {e}")),
+    }
+}
+
+/// `2025-03-01 12:00:00 UTC`, without pulling in a date crate.
+fn utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn in_words(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("in {secs} s"),
+        120..=7199 => format!("in {} min", secs / 60),
+        _ => format!("in {} h {} min", secs / 3600, secs / 60 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates_are_right() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(in_words(59), "in 59 s");
+        assert_eq!(in_words(600), "in 10 min");
+        assert_eq!(in_words(3 * 3600 + 120), "in 3 h 2 min");
+    }
 }

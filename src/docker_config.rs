@@ -1,0 +1,585 @@
+//! docker's `config.json`: where it is, reading it without losing a key, editing it with
+//! pure functions, and writing it atomically with mode 0600.
+//!
+//! docker (Go `encoding/json`) matches field names case-insensitively and lets the last
+//! duplicate win; the readers here do the same so we see what docker sees.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+pub const CONFIG_FILE: &str = "config.json";
+
+/// The `auths` fields that hold a secret (or, for `username`, half of one). docker's own
+/// native store clears exactly these and keeps the rest (`email`, `serveraddress`, …).
+pub const SECRET_FIELDS: [&str; 4] = ["auth", "username", "password", "identitytoken"];
+
+/// A config problem, as one line that says what is wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// docker's config directory: `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn config_dir() -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    crate::paths::home_dir()
+        .map(|h| h.join(".docker"))
+        .ok_or_else(|| {
+            ConfigError(
+                "cannot find docker's config: neither DOCKER_CONFIG nor HOME is set; set one of them"
+                    .into(),
+            )
+        })
+}
+
+pub fn config_path() -> Result<PathBuf, ConfigError> {
+    Ok(config_dir()?.join(CONFIG_FILE))
+}
+
+/// config.json as read: its exact bytes (None when missing) and the parsed document.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub original: Option<Vec<u8>>,
+    pub doc: Value,
+}
+
+/// Read and parse config.json. A missing or empty file is `{}` (docker accepts both).
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let original = match fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(ConfigError(format!(
+                "cannot read {}: {e}; check its permissions",
+                path.display()
+            )));
+        }
+    };
+    let doc = match &original {
+        Some(bytes) => parse(bytes).map_err(|why| {
+            ConfigError(format!(
+                "{} {why}; docker cannot read it either: fix the file and run again",
+                path.display()
+            ))
+        })?,
+        None => Value::Object(Map::new()),
+    };
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        original,
+        doc,
+    })
+}
+
+/// Parse config.json bytes. The error says where (line and column) and never quotes the
+/// content, which may hold secrets.
+pub fn parse(bytes: &[u8]) -> Result<Value, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "it ends too early",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Io => "read error",
+        };
+        format!(
+            "is not valid JSON ({what} at line {} column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    validate(&doc)?;
+    Ok(doc)
+}
+
+/// The shapes docker insists on; anything else docker refuses to load, so do we.
+fn validate(doc: &Value) -> Result<(), String> {
+    let Value::Object(top) = doc else {
+        return Err(format!("is a JSON {}, not an object", kind(doc)));
+    };
+    for (key, value) in top {
+        if key.eq_ignore_ascii_case("credsStore")
+            && !matches!(value, Value::String(_) | Value::Null)
+        {
+            return Err(format!(
+                "has a \"{key}\" that is a JSON {}, not a string",
+                kind(value)
+            ));
+        }
+        if key.eq_ignore_ascii_case("auths") || key.eq_ignore_ascii_case("credHelpers") {
+            let want_string = key.eq_ignore_ascii_case("credHelpers");
+            match value {
+                Value::Null => {}
+                Value::Object(entries) => {
+                    for (name, entry) in entries {
+                        let ok = match entry {
+                            Value::Null => true,
+                            Value::String(_) => want_string,
+                            Value::Object(_) => !want_string,
+                            _ => false,
+                        };
+                        if !ok {
+                            return Err(format!(
+                                "has \"{key}\".\"{name}\" that is a JSON {}, not {}",
+                                kind(entry),
+                                if want_string { "a string" } else { "an object" }
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "has a \"{key}\" that is a JSON {}, not an object",
+                        kind(other)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The value docker reads for `name`: the last key that matches case-insensitively.
+pub fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    // A JSON null leaves a Go string as it was, so an earlier value survives it.
+    map.iter()
+        .filter(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_null())
+        .map(|(_, v)| v)
+        .next_back()
+}
+
+/// `credsStore` as docker reads it (empty counts as unset, as in docker).
+pub fn creds_store(doc: &Value) -> Option<&str> {
+    doc.as_object()
+        .and_then(|m| field(m, "credsStore"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// `auths`: registry key → entry object.
+pub fn auths(doc: &Value) -> Vec<(&str, &Map<String, Value>)> {
+    doc.as_object()
+        .and_then(|m| field(m, "auths"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_object().map(|o| (k.as_str(), o)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `credHelpers`: registry → helper suffix, in file order.
+pub fn cred_helpers(doc: &Value) -> Vec<(String, String)> {
+    doc.as_object()
+        .and_then(|m| field(m, "credHelpers"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|h| (k.clone(), h.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// True when an `auths` entry carries any secret field docker would read.
+pub fn has_secret_fields(entry: &Map<String, Value>) -> bool {
+    entry.iter().any(|(k, v)| {
+        SECRET_FIELDS.iter().any(|f| k.eq_ignore_ascii_case(f))
+            && !matches!(v, Value::Null)
+            && v.as_str() != Some("")
+    })
+}
+
+/// What to do with `credsStore`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredsStore {
+    Keep,
+    Set(String),
+    Remove,
+}
+
+/// One edit of config.json: the credsStore change, and the `auths` keys whose secret
+/// fields moved to the keychain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub creds_store: CredsStore,
+    pub strip: Vec<String>,
+}
+
+/// Apply `plan` to `doc`. Pure: every other key, value and the key order stay as they
+/// were. A stripped entry keeps its non-secret fields and becomes `{}` when none are
+/// left, as docker leaves it after a login through a credential helper.
+pub fn edit(doc: Value, plan: &Edit) -> Value {
+    let Value::Object(top) = doc else {
+        return doc;
+    };
+    let mut out = Map::new();
+    let mut creds_store_written = false;
+    for (key, value) in top {
+        if key.eq_ignore_ascii_case("credsStore") {
+            match &plan.creds_store {
+                CredsStore::Keep => {
+                    out.insert(key, value);
+                }
+                CredsStore::Remove => {}
+                // The first spelling takes the new value in its place; later duplicates
+                // would override it for docker, so they go.
+                CredsStore::Set(name) if !creds_store_written => {
+                    out.insert("credsStore".into(), Value::String(name.clone()));
+                    creds_store_written = true;
+                }
+                CredsStore::Set(_) => {}
+            }
+        } else if key.eq_ignore_ascii_case("auths") && !plan.strip.is_empty() {
+            out.insert(key, strip_auths(value, &plan.strip));
+        } else {
+            out.insert(key, value);
+        }
+    }
+    if let (CredsStore::Set(name), false) = (&plan.creds_store, creds_store_written) {
+        out.insert("credsStore".into(), Value::String(name.clone()));
+    }
+    Value::Object(out)
+}
+
+fn strip_auths(auths: Value, keys: &[String]) -> Value {
+    let Value::Object(entries) = auths else {
+        return auths;
+    };
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(key, entry)| match entry {
+                Value::Object(fields) if keys.contains(&key) => {
+                    let kept = fields
+                        .into_iter()
+                        .filter(|(f, _)| !SECRET_FIELDS.iter().any(|s| f.eq_ignore_ascii_case(s)))
+                        .collect();
+                    (key, Value::Object(kept))
+                }
+                other => (key, other),
+            })
+            .collect(),
+    )
+}
+
+/// Serialise as docker does: tab indentation, no trailing newline.
+pub fn to_bytes(doc: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    serde::Serialize::serialize(doc, &mut ser).expect("serialising a JSON value cannot fail");
+    out
+}
+
+/// Where writes to `path` really go: docker follows a symlinked config.json (dotfile
+/// managers link it) and rewrites the target, so we do too.
+pub fn write_target(path: &Path) -> PathBuf {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            fs::canonicalize(path).unwrap_or_else(|_| match fs::read_link(path) {
+                Ok(t) if t.is_relative() => path.parent().unwrap_or(Path::new(".")).join(t),
+                Ok(t) => t,
+                Err(_) => path.to_path_buf(),
+            })
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Replace `path` with `bytes` atomically: a 0600 temp file in the same directory,
+/// written and fsynced, renamed over the target, then the directory fsynced. Readers see
+/// the old file or the new one, never a mix; a crash leaves at most a stray temp file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let target = write_target(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.exists() {
+        // docker creates its config directory with 0700.
+        crate::paths::create_private_dir(&dir)?;
+    }
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| CONFIG_FILE.into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
+    let result = write_temp_and_rename(&temp, &target, &dir, bytes);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_temp_and_rename(
+    temp: &Path,
+    target: &Path,
+    dir: &Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let previous_owner = owner(target);
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts.open(temp)?;
+    // The umask can only clear bits; set the mode exactly in case it cleared owner bits.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    // Like docker: when root edits someone's config (sudo with HOME kept), the file stays theirs.
+    #[cfg(unix)]
+    if let Some((uid, gid)) = previous_owner {
+        let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
+    }
+    #[cfg(not(unix))]
+    let _ = previous_owner;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(temp, target)?;
+    sync_dir(dir)
+}
+
+#[cfg(unix)]
+fn owner(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+}
+
+#[cfg(not(unix))]
+fn owner(_path: &Path) -> Option<(u32, u32)> {
+    None
+}
+
+/// Make the rename itself durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(v: &Value) -> Vec<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn set_creds_store_keeps_every_other_key_in_order() {
+        let doc: Value = serde_json::from_str(
+            r#"{"z":1,"auths":{"a":{"auth":"eDp5"}},"credsStore":"desktop","proxies":{"default":{}},"aa":[1,2]}"#,
+        )
+        .unwrap();
+        let out = edit(
+            doc.clone(),
+            &Edit {
+                creds_store: CredsStore::Set("hub".into()),
+                strip: vec![],
+            },
+        );
+        assert_eq!(keys(&out), ["z", "auths", "credsStore", "proxies", "aa"]);
+        assert_eq!(out["credsStore"], "hub");
+        assert_eq!(out["auths"], doc["auths"]);
+        assert_eq!(out["proxies"], doc["proxies"]);
+    }
+
+    #[test]
+    fn set_creds_store_appends_when_absent_and_replaces_odd_spellings() {
+        let out = edit(
+            json!({"a": 1}),
+            &Edit {
+                creds_store: CredsStore::Set("hub".into()),
+                strip: vec![],
+            },
+        );
+        assert_eq!(
+            to_bytes(&out),
+            b"{\n\t\"a\": 1,\n\t\"credsStore\": \"hub\"\n}"
+        );
+        let doc: Value =
+            serde_json::from_str(r#"{"CredsStore":"x","b":2,"credsstore":"y"}"#).unwrap();
+        let out = edit(
+            doc,
+            &Edit {
+                creds_store: CredsStore::Set("hub".into()),
+                strip: vec![],
+            },
+        );
+        assert_eq!(keys(&out), ["credsStore", "b"]);
+        assert_eq!(creds_store(&out), Some("hub"));
+    }
+
+    #[test]
+    fn remove_creds_store_leaves_the_rest() {
+        let doc: Value = serde_json::from_str(r#"{"a":1,"credsStore":"hub","b":2}"#).unwrap();
+        let out = edit(
+            doc,
+            &Edit {
+                creds_store: CredsStore::Remove,
+                strip: vec![],
+            },
+        );
+        assert_eq!(keys(&out), ["a", "b"]);
+        assert_eq!(creds_store(&out), None);
+    }
+
+    #[test]
+    fn strip_removes_secret_fields_of_listed_entries_only() {
+        let doc: Value = serde_json::from_str(
+            r#"{"auths":{
+                "one":{"auth":"dTpw","email":"a@b.c"},
+                "two":{"username":"u","Password":"p","serveraddress":"two"},
+                "three":{"identitytoken":"t"},
+                "keep":{"auth":"dTpw"}
+            },"x":true}"#,
+        )
+        .unwrap();
+        let out = edit(
+            doc,
+            &Edit {
+                creds_store: CredsStore::Keep,
+                strip: vec!["one".into(), "two".into(), "three".into()],
+            },
+        );
+        assert_eq!(
+            out,
+            json!({"auths":{
+                "one":{"email":"a@b.c"},
+                "two":{"serveraddress":"two"},
+                "three":{},
+                "keep":{"auth":"dTpw"}
+            },"x":true})
+        );
+        assert_eq!(keys(&out["auths"]), ["one", "two", "three", "keep"]);
+    }
+
+    #[test]
+    fn edit_of_a_non_object_is_the_identity() {
+        let plan = Edit {
+            creds_store: CredsStore::Set("hub".into()),
+            strip: vec!["a".into()],
+        };
+        assert_eq!(edit(json!([1]), &plan), json!([1]));
+    }
+
+    #[test]
+    fn invalid_json_reports_line_and_column_without_content() {
+        let err =
+            parse(b"{\n  \"auths\": {\"x\": {\"auth\": \"c2VjcmV0\"}\n  oops\n}").unwrap_err();
+        assert!(err.contains("line 3 column 3"), "{err}");
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_config_and_wrong_shapes_are_refused() {
+        assert_eq!(parse(b" \n").unwrap(), json!({}));
+        assert!(parse(b"[]").unwrap_err().contains("array"));
+        assert!(
+            parse(br#"{"credsStore":5}"#)
+                .unwrap_err()
+                .contains("credsStore")
+        );
+        assert!(
+            parse(br#"{"auths":{"a":"x"}}"#)
+                .unwrap_err()
+                .contains("\"a\"")
+        );
+        assert!(
+            parse(br#"{"credHelpers":{"a":{}}}"#)
+                .unwrap_err()
+                .contains("string")
+        );
+        assert!(parse(br#"{"auths":null,"credsStore":null,"credHelpers":{"g":"gcloud"}}"#).is_ok());
+    }
+
+    #[test]
+    fn readers_see_what_docker_sees() {
+        let doc: Value = serde_json::from_str(
+            r#"{"credsStore":"a","CREDSSTORE":"b","credHelpers":{"gcr.io":"gcloud"},"auths":{"k":{"auth":""},"m":{"email":"e"},"n":{"password":"p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(creds_store(&doc), Some("b"));
+        assert_eq!(cred_helpers(&doc), vec![("gcr.io".into(), "gcloud".into())]);
+        let a = auths(&doc);
+        assert_eq!(a.len(), 3);
+        assert!(!has_secret_fields(a[0].1));
+        assert!(!has_secret_fields(a[1].1));
+        assert!(has_secret_fields(a[2].1));
+        assert_eq!(creds_store(&json!({"credsStore": ""})), None);
+    }
+
+    #[test]
+    fn atomic_write_creates_0600_and_replaces_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(CONFIG_FILE);
+        write_atomic(&path, b"{}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let real = dir.path().join("real.json");
+        fs::write(&real, b"old").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let strays: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(strays.is_empty());
+    }
+}
