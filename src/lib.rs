@@ -14,3 +14,4 @@ pub mod protocol;
 pub mod registry;
 pub mod secret;
 pub mod settings;
+pub mod watchdog;
