@@ -17,6 +17,7 @@ use crate::migrate::{self, Found, Origin};
 use crate::protocol::NAME;
 use crate::secret::Secret;
 use crate::settings;
+use crate::watchdog::Watchdog;
 
 /// Our credsStore value: docker runs `docker-credential-hub`.
 pub const CREDS_STORE: &str = "hub";
@@ -74,6 +75,23 @@ fn fail(line: impl std::fmt::Display) -> Failed {
 
 fn unchanged_hint(path: &Path) -> String {
     format!("{} was not changed", path.display())
+}
+
+/// Keychain calls can hang (a wedged Secret Service, an unlock prompt nobody can answer):
+/// bound each one. Nothing has been written when this fires, so config.json is unchanged.
+fn guarded<T>(path: &Path, work: impl FnOnce() -> T) -> T {
+    let deadline = settings::timeout();
+    let watchdog = Watchdog::arm(
+        deadline,
+        format!(
+            "{NAME} configure: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); {}; run `{NAME} doctor`",
+            deadline.as_secs(),
+            unchanged_hint(path)
+        ),
+    );
+    let result = work();
+    watchdog.disarm();
+    result
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -159,7 +177,7 @@ fn run_configure(dry_run: bool) -> Outcome {
         )));
     }
 
-    let (kc, selection) = keychain::open().map_err(|e| {
+    let (kc, selection) = guarded(&path, keychain::open).map_err(|e| {
         fail(format!(
             "cannot use the keychain: {e}; {}",
             unchanged_hint(&path)
@@ -201,7 +219,7 @@ fn run_configure(dry_run: bool) -> Outcome {
     let (moves, superseded) = merge(from_old, plain);
     let mut done: Vec<&Found> = Vec::new();
     for found in &moves {
-        if let Err(e) = migrate::store_verified(kc.as_ref(), found) {
+        if let Err(e) = guarded(&path, || migrate::store_verified(kc.as_ref(), found)) {
             eprintln!(
                 "{NAME} configure: cannot move {} from {} to the keychain: {e}",
                 found.describe(),
@@ -227,7 +245,7 @@ fn run_configure(dry_run: bool) -> Outcome {
         done.push(found);
     }
     if moves.is_empty() {
-        probe(kc.as_ref()).map_err(|e| {
+        guarded(&path, || probe(kc.as_ref())).map_err(|e| {
             fail(format!(
                 "the keychain does not accept writes, so docker could not store logins through this helper: {e}; {}",
                 unchanged_hint(&path)

@@ -13,6 +13,7 @@ use crate::migrate;
 use crate::protocol::{self, NAME};
 use crate::secret::Secret;
 use crate::settings;
+use crate::watchdog::Watchdog;
 
 // TEMPORARY: the Hub helper is adding these to `crate::hub` with exactly this API; this
 // stand-in goes away when that lands on main.
@@ -102,10 +103,20 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut r = Report::default();
     check_binary(&mut r);
     check_config(&mut r);
+    // A wedged keychain must not hang doctor: after the deadline, say so and stop.
+    let deadline = settings::timeout();
+    let watchdog = Watchdog::arm(
+        deadline,
+        format!(
+            "FAIL keychain: no answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer) — fix: restart it (`gnome-keyring-daemon --replace --unlock --components=secrets --daemonize`), or set DOCKER_CREDENTIAL_HUB_BACKEND=keyutils",
+            deadline.as_secs()
+        ),
+    );
     if let Some(kc) = check_keychain(&mut r) {
         check_probe(&mut r, kc.as_ref());
         check_jwt(&mut r, kc.as_ref());
     }
+    watchdog.disarm();
     if network {
         match ping_api(settings::timeout()) {
             Ok(what) => r.line(Status::Ok, format!("Docker Hub API: {what}")),
@@ -353,8 +364,8 @@ fn check_probe(r: &mut Report, kc: &dyn Keychain) {
         (Ok(_), Ok(_)) => r.line(
             Status::Ok,
             format!(
-                "probe: wrote, read back and deleted a test entry in {} ms",
-                took.as_millis()
+                "probe: wrote, read back and deleted a test entry in {:.1} ms",
+                took.as_secs_f64() * 1000.0
             ),
         ),
     }
