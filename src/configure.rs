@@ -167,6 +167,7 @@ fn run_configure(dry_run: bool) -> Outcome {
             unchanged_hint(&path)
         )));
     }
+    check_on_path(&path)?;
     let old = old_helper(&loaded, previous.as_deref());
     if let Some((name, _)) = &old
         && !migrate::valid_helper_name(name)
@@ -300,6 +301,32 @@ fn run_configure(dry_run: bool) -> Outcome {
     };
     println!("Configured: \"credsStore\": \"hub\" ({was}). Undo with `{NAME} configure --undo`.");
     Ok(())
+}
+
+/// docker runs `docker-credential-hub` from its PATH. Switching credsStore while docker
+/// cannot find it would break every pull of a private image, so that is refused.
+fn check_on_path(path: &Path) -> Outcome {
+    let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let my_dir = me
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "its directory".into());
+    match migrate::find_program(NAME) {
+        None => Err(fail(format!(
+            "{NAME} is not on PATH, so docker could not run it after the switch; add {my_dir} to PATH (e.g. in ~/.profile: export PATH=\"{my_dir}:$PATH\") and run configure again; {}",
+            unchanged_hint(path)
+        ))),
+        Some(found) => {
+            if std::fs::canonicalize(&found).ok() != me {
+                eprintln!(
+                    "{NAME} configure: warning: docker will run {}, not this binary ({my_dir}); run `{NAME} doctor`",
+                    found.display()
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The keychain that forgets at reboot must not silently take the only copy of

@@ -44,6 +44,21 @@ fn env_var(env: &dyn TestEnv, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The helper with its own directory first on PATH, where docker would find it after
+/// `./install.sh` (configure refuses to switch otherwise).
+fn helper(env: &dyn TestEnv) -> assert_cmd::Command {
+    let mut cmd = env.cmd();
+    cmd.env(
+        "PATH",
+        format!("{}:{}", bin_dir().display(), env_var(env, "PATH")),
+    );
+    cmd
+}
+
+fn bin_dir() -> PathBuf {
+    helper_bin().parent().unwrap().to_path_buf()
+}
+
 /// `docker-credential-hub configure ARGS` with `extra` prepended to PATH and extra vars.
 fn configure_with(
     env: &dyn TestEnv,
@@ -51,12 +66,17 @@ fn configure_with(
     extra_path: Option<&Path>,
     vars: &[(&str, &str)],
 ) -> Output {
-    let mut cmd = env.cmd();
+    let mut cmd = helper(env);
     cmd.arg("configure").args(args);
     if let Some(dir) = extra_path {
         cmd.env(
             "PATH",
-            format!("{}:{}", dir.display(), env_var(env, "PATH")),
+            format!(
+                "{}:{}:{}",
+                bin_dir().display(),
+                dir.display(),
+                env_var(env, "PATH")
+            ),
         );
     }
     for (k, v) in vars {
@@ -293,11 +313,10 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
 
 /// `docker` in the test environment with our binary first on PATH and no engine.
 fn docker(env: &dyn TestEnv, args: &[&str], stdin: &str) -> Output {
-    let bin_dir = helper_bin().parent().unwrap().to_path_buf();
     let mut vars = env.env();
     for (k, v) in vars.iter_mut() {
         if k == "PATH" {
-            *v = format!("{}:{v}", bin_dir.display());
+            *v = format!("{}:{v}", bin_dir().display());
         }
     }
     vars.push(("DOCKER_HOST".into(), "unix:///nonexistent.sock".into()));
@@ -615,7 +634,7 @@ fn the_kernel_keyring_fallback_is_not_trusted_with_plaintext_credentials() {
     let original = plaintext_fixture();
     std::fs::write(config_path(&env), &original).unwrap();
     // auto, with no D-Bus at all: the backend falls back to keyutils on its own.
-    let mut cmd = env.cmd();
+    let mut cmd = helper(&env);
     cmd.arg("configure")
         .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND");
     let out = cmd.output().unwrap();
@@ -728,8 +747,7 @@ fn a_missing_config_is_created_with_mode_0600() {
     };
     // Not even the directory exists yet.
     let dir = env.docker_config_dir().join("fresh");
-    let out = env
-        .cmd()
+    let out = helper(&env)
         .arg("configure")
         .env("DOCKER_CONFIG", &dir)
         .output()
@@ -746,6 +764,23 @@ fn a_missing_config_is_created_with_mode_0600() {
     );
     assert!(
         stdout(&out).contains("Configured: \"credsStore\": \"hub\" (was unset)"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn configure_refuses_when_docker_could_not_find_the_helper() {
+    let Some(env) = KeyutilsEnv::new() else {
+        return;
+    };
+    let original = r#"{"auths": {}, "k": "v"}"#;
+    std::fs::write(config_path(&env), original).unwrap();
+    // The test environment's PATH does not hold the built binary.
+    let out = env.cmd().arg("configure").output().unwrap();
+    assert_untouched(&env, original.as_bytes(), &out);
+    assert!(
+        stderr(&out).contains("docker-credential-hub is not on PATH, so docker could not run it"),
         "{}",
         describe(&out)
     );
