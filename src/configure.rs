@@ -190,37 +190,65 @@ fn run_configure(dry_run: bool) -> Outcome {
         return dry_run_report(&loaded, previous.as_deref(), &plain, old, &selection);
     }
 
-    let timeout = settings::timeout();
-    let mut from_old = Vec::new();
-    if let Some((name, need)) = &old {
-        match migrate::from_helper(name, timeout) {
-            Ok((found, vanished)) => {
-                for key in vanished {
-                    eprintln!(
-                        "{NAME} configure: warning: docker-credential-{name} lists {key} but has no credential for it; skipped"
-                    );
-                }
-                from_old = found;
-            }
-            Err(e) if *need == Need::Required => {
+    let from_old = match &old {
+        Some((name, need)) => read_old_helper(name, *need, &path)?,
+        None => Vec::new(),
+    };
+    let (moves, superseded) = merge(from_old, plain);
+    move_into_keychain(kc.as_ref(), &moves, &path)?;
+
+    let strip: Vec<String> = moves
+        .iter()
+        .filter(|f| f.origin == Origin::Auths)
+        .map(|f| f.key.clone())
+        .chain(superseded.iter().map(|(f, _)| f.key.clone()))
+        .collect();
+    write_all(&loaded, previous.as_deref(), &strip)?;
+    print_report(
+        &loaded,
+        previous.as_deref(),
+        &selection,
+        &moves,
+        &superseded,
+    );
+    Ok(())
+}
+
+/// Every credential of the previous helper, read completely before anything is stored.
+fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>, Failed> {
+    match migrate::from_helper(name, settings::timeout()) {
+        Ok((found, vanished)) => {
+            for key in vanished {
                 eprintln!(
-                    "{NAME} configure: cannot read the credentials of the previous credsStore: {e}"
+                    "{NAME} configure: warning: docker-credential-{name} lists {key} but has no credential for it; skipped"
                 );
-                return Err(fail(format!(
-                    "{}; nothing was stored; fix the problem above and run configure again",
-                    unchanged_hint(&path)
-                )));
             }
-            Err(e) => eprintln!(
+            Ok(found)
+        }
+        Err(e) if need == Need::Required => {
+            eprintln!(
+                "{NAME} configure: cannot read the credentials of the previous credsStore: {e}"
+            );
+            Err(fail(format!(
+                "{}; nothing was stored; fix the problem above and run configure again",
+                unchanged_hint(path)
+            )))
+        }
+        Err(e) => {
+            eprintln!(
                 "{NAME} configure: warning: docker's default store could not be read, so credentials it may hold were not moved ({e}); run `docker login` again for any registry that asks"
-            ),
+            );
+            Ok(Vec::new())
         }
     }
+}
 
-    let (moves, superseded) = merge(from_old, plain);
-    let mut done: Vec<&Found> = Vec::new();
-    for found in &moves {
-        if let Err(e) = guarded(&path, || migrate::store_verified(kc.as_ref(), found)) {
+/// Store and verify each credential; stop at the first failure. With nothing to move,
+/// prove the keychain takes writes, since docker will store its next login there.
+fn move_into_keychain(kc: &dyn Keychain, moves: &[Found], path: &Path) -> Outcome {
+    let mut done: Vec<&str> = Vec::new();
+    for found in moves {
+        if let Err(e) = guarded(path, || migrate::store_verified(kc, found)) {
             eprintln!(
                 "{NAME} configure: cannot move {} from {} to the keychain: {e}",
                 found.describe(),
@@ -232,43 +260,42 @@ fn run_configure(dry_run: bool) -> Outcome {
                 format!(
                     "{} credential(s) already copied to the keychain stay there ({})",
                     done.len(),
-                    done.iter()
-                        .map(|f| f.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    done.join(", ")
                 )
             };
             return Err(fail(format!(
                 "{}; {kept}; fix the problem above (see `{NAME} doctor`) and run configure again",
-                unchanged_hint(&path)
+                unchanged_hint(path)
             )));
         }
-        done.push(found);
+        done.push(&found.key);
     }
     if moves.is_empty() {
-        guarded(&path, || probe(kc.as_ref())).map_err(|e| {
+        guarded(path, || probe(kc)).map_err(|e| {
             fail(format!(
                 "the keychain does not accept writes, so docker could not store logins through this helper: {e}; {}",
-                unchanged_hint(&path)
+                unchanged_hint(path)
             ))
         })?;
     }
+    Ok(())
+}
 
-    let strip: Vec<String> = moves
-        .iter()
-        .filter(|f| f.origin == Origin::Auths)
-        .map(|f| f.key.clone())
-        .chain(superseded.iter().map(|(f, _)| f.key.clone()))
-        .collect();
-    write_all(&loaded, previous.as_deref(), &strip)?;
-
+fn print_report(
+    loaded: &Loaded,
+    previous: Option<&str>,
+    selection: &Selection,
+    moves: &[Found],
+    superseded: &[(Found, bool)],
+) {
+    let path = &loaded.path;
     println!(
         "Config: {} (keychain: {}, {})",
         path.display(),
         selection.backend.name(),
         selection.reason
     );
-    for f in &moves {
+    for f in moves {
         let tail = match &f.origin {
             Origin::Auths => "",
             Origin::Helper(_) => "; its copy there is left in place",
@@ -279,7 +306,7 @@ fn run_configure(dry_run: bool) -> Outcome {
             f.origin.describe()
         );
     }
-    for (plain, differs) in &superseded {
+    for (plain, differs) in superseded {
         if *differs {
             println!(
                 "removed the plaintext copy of {} from config.json: docker was using the one in the previous credsStore, which differs",
@@ -287,20 +314,19 @@ fn run_configure(dry_run: bool) -> Outcome {
             );
         }
     }
-    report_cred_helpers(&loaded, "kept");
+    report_cred_helpers(loaded, "kept");
     if loaded.original.is_some() {
         println!(
             "backup: {} (the previous config.json without the secrets now in the keychain)",
-            sibling(&path, BACKUP_SUFFIX).display()
+            sibling(path, BACKUP_SUFFIX).display()
         );
     }
-    let was = if previous.as_deref() == Some(CREDS_STORE) {
+    let was = if previous == Some(CREDS_STORE) {
         "already \"hub\"".to_string()
     } else {
-        format!("was {}", quoted(previous.as_deref()))
+        format!("was {}", quoted(previous))
     };
     println!("Configured: \"credsStore\": \"hub\" ({was}). Undo with `{NAME} configure --undo`.");
-    Ok(())
 }
 
 /// docker runs `docker-credential-hub` from its PATH. Switching credsStore while docker
