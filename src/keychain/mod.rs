@@ -19,7 +19,7 @@ use crate::secret::Secret;
 
 pub use error::KeychainError;
 pub use payload::Stored;
-pub use select::{Backend, Requested, Selection, open, open_with, requested};
+pub use select::{Backend, Requested, Selection, open, open_in, open_with, requested};
 
 pub type Result<T> = std::result::Result<T, KeychainError>;
 
