@@ -30,8 +30,13 @@ pub fn fresh(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError>
     };
     let now = jwt::now_unix();
     if jwt::is_fresh(token.expose(), now, jwt::FRESHNESS_MARGIN) {
-        let exp = jwt::parse(token.expose()).and_then(|c| c.exp).unwrap_or(now);
-        trace!("cache hit: the cached Hub JWT is valid for {} s more", exp - now);
+        let exp = jwt::parse(token.expose())
+            .and_then(|c| c.exp)
+            .unwrap_or(now);
+        trace!(
+            "cache hit: the cached Hub JWT is valid for {} s more",
+            exp - now
+        );
         return Ok(Some(token));
     }
     match jwt::parse(token.expose()).map(|c| c.exp) {
@@ -71,7 +76,10 @@ pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, String> {
     let start = std::time::Instant::now();
     match FileLock::acquire(&path, hub_timeout + Duration::from_secs(10)) {
         Ok(lock) => {
-            trace!("took the Hub token lock in {} ms", start.elapsed().as_millis());
+            trace!(
+                "took the Hub token lock in {} ms",
+                start.elapsed().as_millis()
+            );
             Ok(Some(lock))
         }
         Err(e @ LockError::Timeout(..)) => Err(e.to_string()),

@@ -93,9 +93,7 @@ fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
 /// Looks like an option name rather than something typed by mistake (a password).
 fn is_plain_flag(name: &str) -> bool {
     let body = name.trim_start_matches('-');
-    name.len() <= 24
-        && !body.is_empty()
-        && body.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    name.len() <= 24 && !body.is_empty() && body.chars().all(|c| c.is_ascii_lowercase() || c == '-')
 }
 
 pub fn login(args: &[String]) -> ExitCode {
@@ -144,12 +142,11 @@ fn run_login(args: LoginArgs) -> Result<(), String> {
             format!("cannot read the two-factor code from the terminal ({e}); nothing was stored")
         }
     })?;
-    let stored = Stored {
-        username,
-        secret,
-    };
+    let stored = Stored { username, secret };
     kc.store(HUB_KEY, &stored).map_err(|e| {
-        format!("Docker Hub accepted the login, but the keychain did not store the credentials: {e}")
+        format!(
+            "Docker Hub accepted the login, but the keychain did not store the credentials: {e}"
+        )
     })?;
     cache::write(kc.as_ref(), &jwt).map_err(|e| {
         format!("the credentials are stored, but the keychain did not store the Hub token: {e}")
@@ -202,13 +199,18 @@ fn read_password_stdin() -> Result<Secret<String>, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
     if bytes.len() as u64 > MAX_PASSWORD {
-        return Err("the password on stdin is longer than 64 KiB; pipe only the password or access token".into());
+        return Err(
+            "the password on stdin is longer than 64 KiB; pipe only the password or access token"
+                .into(),
+        );
     }
     let text = String::from_utf8(bytes)
         .map_err(|_| "the password on stdin is not valid UTF-8".to_string())?;
     let password = strip_one_newline(&text);
     if password.is_empty() {
-        return Err("no password on stdin; pipe the password or access token into --password-stdin".into());
+        return Err(
+            "no password on stdin; pipe the password or access token into --password-stdin".into(),
+        );
     }
     Ok(Secret::new(password.to_string()))
 }
@@ -305,7 +307,8 @@ fn run_logout() -> Result<bool, String> {
     let (kc, _) = open_keychain()?;
     // Best effort: a refresh finishing after us would cache a token for a logged-out user.
     let _lock = cache::lock(settings::timeout()).ok();
-    let failed = |e: keychain::KeychainError| format!("cannot remove the Docker Hub credentials: {e}");
+    let failed =
+        |e: keychain::KeychainError| format!("cannot remove the Docker Hub credentials: {e}");
     let mut removed = kc.erase(HUB_KEY).map_err(failed)?;
     for key in kc.list().map_err(failed)?.keys() {
         if registry::is_hub_alias(key) {
@@ -335,7 +338,13 @@ mod tests {
 
     #[test]
     fn parses_the_login_flags() {
-        let p = parse_login_args(&args(&["--username", "alice", "--password-stdin", "--otp=123456"])).unwrap();
+        let p = parse_login_args(&args(&[
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--otp=123456",
+        ]))
+        .unwrap();
         assert_eq!(p.username.as_deref(), Some("alice"));
         assert!(p.password_stdin);
         assert_eq!(p.otp.unwrap().expose(), "123456");
@@ -360,7 +369,9 @@ mod tests {
             assert!(!e.contains("hunter2"), "{e}");
             assert!(!e.contains("Hunter2"), "{e}");
         }
-        let e = parse_login_args(&args(&["--password=hunter2"])).err().unwrap();
+        let e = parse_login_args(&args(&["--password=hunter2"]))
+            .err()
+            .unwrap();
         assert!(e.contains("--password-stdin"), "{e}");
         let e = parse_login_args(&args(&["--verbose"])).err().unwrap();
         assert!(e.contains("--verbose"), "{e}");

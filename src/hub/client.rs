@@ -101,10 +101,7 @@ impl Hub {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
-                HubError::Unavailable(format!(
-                    "cannot set up the HTTPS client: {}",
-                    innermost(&e)
-                ))
+                HubError::Unavailable(format!("cannot set up the HTTPS client: {}", innermost(&e)))
             })?;
         Ok(Hub {
             http,
@@ -125,7 +122,9 @@ impl Hub {
     }
 
     fn remaining(&self) -> Duration {
-        self.deadline.get().saturating_duration_since(Instant::now())
+        self.deadline
+            .get()
+            .saturating_duration_since(Instant::now())
     }
 
     /// `POST /v2/users/login`: a password (or access token used as a password).
@@ -207,7 +206,12 @@ impl Hub {
         let elapsed = start.elapsed();
         match result {
             Ok(resp) => {
-                trace!("GET {}: HTTP {} in {} ms", shown(&url), resp.status().as_u16(), elapsed.as_millis());
+                trace!(
+                    "GET {}: HTTP {} in {} ms",
+                    shown(&url),
+                    resp.status().as_u16(),
+                    elapsed.as_millis()
+                );
                 Ok((resp.status().as_u16(), elapsed))
             }
             Err(e) if e.is_timeout() => Err(self.timed_out()),
@@ -245,17 +249,29 @@ impl Hub {
             let ms = || start.elapsed().as_millis();
             let (problem, wait) = match sent {
                 Err(e) if e.is_timeout() => {
-                    trace!("POST {shown_url}: no answer after {} ms (try {attempt}/{MAX_TRIES})", ms());
+                    trace!(
+                        "POST {shown_url}: no answer after {} ms (try {attempt}/{MAX_TRIES})",
+                        ms()
+                    );
                     return Err(self.timed_out());
                 }
                 Err(e) => {
                     let what = innermost(&e);
-                    trace!("POST {shown_url}: {what} after {} ms (try {attempt}/{MAX_TRIES})", ms());
-                    (format!("cannot reach Docker Hub at {}: {what}", self.api()), backoff(attempt))
+                    trace!(
+                        "POST {shown_url}: {what} after {} ms (try {attempt}/{MAX_TRIES})",
+                        ms()
+                    );
+                    (
+                        format!("cannot reach Docker Hub at {}: {what}", self.api()),
+                        backoff(attempt),
+                    )
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    trace!("POST {shown_url}: HTTP {status} in {} ms (try {attempt}/{MAX_TRIES})", ms());
+                    trace!(
+                        "POST {shown_url}: HTTP {status} in {} ms (try {attempt}/{MAX_TRIES})",
+                        ms()
+                    );
                     if status == 429 {
                         let wait = retry_after(resp.headers());
                         self.check_rate_limit(wait, attempt)?;
@@ -264,18 +280,27 @@ impl Hub {
                             wait.unwrap_or_else(|| backoff(attempt)),
                         )
                     } else if status >= 500 {
-                        (format!("Docker Hub answered HTTP {status} (a server error)"), backoff(attempt))
+                        (
+                            format!("Docker Hub answered HTTP {status} (a server error)"),
+                            backoff(attempt),
+                        )
                     } else {
                         match read_body(resp) {
                             Ok((content_type, body)) => {
-                                return Ok(Answer { status, content_type, body });
+                                return Ok(Answer {
+                                    status,
+                                    content_type,
+                                    body,
+                                });
                             }
                             Err(e) if e.is_timeout() => return Err(self.timed_out()),
                             Err(e) => {
                                 let what = innermost(&e);
                                 trace!("POST {shown_url}: body broken off: {what}");
                                 (
-                                    format!("the connection to Docker Hub broke while reading its answer ({what})"),
+                                    format!(
+                                        "the connection to Docker Hub broke while reading its answer ({what})"
+                                    ),
                                     backoff(attempt),
                                 )
                             }
@@ -330,13 +355,15 @@ impl Hub {
         if token.is_empty() {
             return Err(HubError::Unavailable(format!(
                 "Docker Hub answered HTTP {} without a {field:?} in its answer; is DOCKER_HUB_API_URL ({}) the Hub API?",
-                answer.status, self.api()
+                answer.status,
+                self.api()
             )));
         }
         if jwt::parse(token).is_none() {
             return Err(HubError::Unavailable(format!(
                 "Docker Hub answered HTTP {} but its {field:?} is not a JWT; nothing was cached; is DOCKER_HUB_API_URL ({}) the Hub API?",
-                answer.status, self.api()
+                answer.status,
+                self.api()
             )));
         }
         Ok(Secret::new(token.to_string()))
@@ -464,7 +491,10 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
         h.insert(RETRY_AFTER, "-1".parse().unwrap());
         assert_eq!(retry_after(&h), None);
@@ -472,7 +502,10 @@ mod tests {
 
     #[test]
     fn api_urls_are_shown_without_credentials() {
-        assert_eq!(shown("https://u:p@hub.example/x@y"), "https://hub.example/x@y");
+        assert_eq!(
+            shown("https://u:p@hub.example/x@y"),
+            "https://hub.example/x@y"
+        );
         assert_eq!(shown("http://127.0.0.1:80"), "http://127.0.0.1:80");
     }
 

@@ -76,7 +76,7 @@ fn numeric_date(v: &serde_json::Value) -> Option<u64> {
         return Some(n);
     }
     let f = v.as_f64()?;
-    (f.is_finite() && f >= 0.0 && f < 1e15).then_some(f as u64)
+    (0.0..1e15).contains(&f).then_some(f as u64)
 }
 
 /// True when `token` is a well-formed JWT that stays valid for at least `margin` after
@@ -104,7 +104,12 @@ mod tests {
     }
 
     fn token(payload: &str) -> String {
-        format!("{}.{}.{}", b64(r#"{"alg":"RS256","typ":"JWT"}"#), b64(payload), b64("sig"))
+        format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(payload),
+            b64("sig")
+        )
     }
 
     #[test]
@@ -128,7 +133,10 @@ mod tests {
         let t = token(r#"{"exp":1000}"#);
         assert!(is_fresh(&t, 900, FRESHNESS_MARGIN));
         assert!(is_fresh(&t, 940, FRESHNESS_MARGIN));
-        assert!(!is_fresh(&t, 941, FRESHNESS_MARGIN), "59 s left is not enough");
+        assert!(
+            !is_fresh(&t, 941, FRESHNESS_MARGIN),
+            "59 s left is not enough"
+        );
         assert!(!is_fresh(&t, 2000, FRESHNESS_MARGIN));
         assert!(!is_fresh(&t, u64::MAX, FRESHNESS_MARGIN), "no overflow");
     }
@@ -188,5 +196,26 @@ mod tests {
         // Unsigned (alg "none") JWTs have an empty third part; shape-wise still a JWT.
         let t = format!("{}.{}.", b64("{}"), b64(r#"{"exp":5}"#));
         assert_eq!(parse(&t).unwrap().exp, Some(5));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_on_any_text(s in "\\PC*") {
+            let _ = parse(&s);
+            let _ = is_fresh(&s, u64::MAX, FRESHNESS_MARGIN);
+        }
+
+        #[test]
+        fn parse_never_panics_on_any_decoded_parts(
+            header in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..128),
+            exp in proptest::num::i64::ANY,
+        ) {
+            let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            let _ = parse(&format!("{}.{}.{}", enc(&header), enc(&payload), enc(&header)));
+            let with_exp = format!("{}.{}.sig", b64("{}"), b64(&format!("{{\"exp\":{exp}}}")));
+            let claims = parse(&with_exp).unwrap();
+            proptest::prop_assert_eq!(claims.exp, u64::try_from(exp).ok());
+        }
     }
 }

@@ -33,7 +33,11 @@ pub fn after_store(kc: &dyn Keychain, creds: &Credentials) {
     }
 }
 
-fn login_and_cache(kc: &dyn Keychain, username: &str, secret: &Secret<String>) -> Result<(), String> {
+fn login_and_cache(
+    kc: &dyn Keychain,
+    username: &str,
+    secret: &Secret<String>,
+) -> Result<(), String> {
     let timeout = settings::timeout();
     // Serialise with concurrent `token` refreshes; without the lock the login still helps.
     let _lock = cache::lock(timeout)
@@ -45,7 +49,8 @@ fn login_and_cache(kc: &dyn Keychain, username: &str, secret: &Secret<String>) -
         |e| match e {
             login::LoginError::Hub(e) => e.to_string(),
             login::LoginError::NeedsCode => {
-                "Docker Hub asks for a two-factor code and no terminal is available to type it".into()
+                "Docker Hub asks for a two-factor code and no terminal is available to type it"
+                    .into()
             }
             login::LoginError::Prompt(e) => format!("the two-factor code prompt failed ({e})"),
         },
@@ -54,7 +59,9 @@ fn login_and_cache(kc: &dyn Keychain, username: &str, secret: &Secret<String>) -
 }
 
 /// The Hub credentials to log in with: docker's Hub key, else any Hub alias key.
-fn stored_hub_credentials(kc: &dyn Keychain) -> Result<Option<Stored>, crate::keychain::KeychainError> {
+fn stored_hub_credentials(
+    kc: &dyn Keychain,
+) -> Result<Option<Stored>, crate::keychain::KeychainError> {
     if let Some(found) = kc.get(registry::HUB_KEY)? {
         return Ok(Some(found));
     }
