@@ -11,7 +11,6 @@
 //! keyring: we treat the write as done and read it back from the session keyring directly.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,14 +52,7 @@ impl Keyutils {
     }
 
     fn lock(&self) -> Result<FileLock> {
-        let dir = crate::paths::runtime_dir().map_err(|e| {
-            KeychainError::Failed(format!(
-                "cannot create the runtime directory for the keyutils index lock: {e}; set XDG_RUNTIME_DIR or HOME"
-            ))
-        })?;
-        let path: PathBuf = dir.join(format!("keyutils-{}.lock", sanitize(&self.service)));
-        FileLock::acquire(&path, self.lock_timeout)
-            .map_err(|e| KeychainError::Failed(e.to_string()))
+        super::index_lock(&format!("keyutils-{}", self.service), self.lock_timeout)
     }
 
     fn read_index(&self) -> Result<BTreeMap<String, String>> {
@@ -94,18 +86,6 @@ impl Keyutils {
             Err(e) => Err(map_key_error(e)),
         }
     }
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn cred_of(e: &Entry) -> Result<&Cred> {

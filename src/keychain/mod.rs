@@ -41,6 +41,27 @@ pub fn service_name() -> String {
         .unwrap_or_else(|| DEFAULT_SERVICE.to_string())
 }
 
+/// The cross-process lock that serialises index updates of one backend and service.
+pub fn index_lock(name: &str, timeout: std::time::Duration) -> Result<crate::lock::FileLock> {
+    let dir = crate::paths::runtime_dir().map_err(|e| {
+        KeychainError::Failed(format!(
+            "cannot create the runtime directory for the index lock: {e}; set XDG_RUNTIME_DIR or HOME"
+        ))
+    })?;
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    crate::lock::FileLock::acquire(&dir.join(format!("{safe}.lock")), timeout)
+        .map_err(|e| KeychainError::Failed(e.to_string()))
+}
+
 /// What every backend provides. Keys are full server URLs, compared exactly.
 pub trait Keychain {
     /// Add or replace the credential for `server_url`.
