@@ -827,7 +827,7 @@ fn three_server_errors_give_a_clear_error() {
     let (out, _) = timed_login(&fx, &[]);
     let line = assert_one_line_failure(&out);
     assert!(
-        line.contains("HTTP 500") && line.contains("3 tries"),
+        line.contains("HTTP 500") && line.contains("tried 3 times"),
         "{line}"
     );
     assert_eq!(fx.hub.count(LOGIN), 3);
@@ -905,7 +905,10 @@ fn a_connection_reset_mid_body_is_retried_then_reported() {
     fx.hub.always(LOGIN, Reply::ResetMidBody);
     let (out, _) = timed_login(&fx, &[]);
     let line = assert_one_line_failure(&out);
-    assert!(line.contains("broke") && line.contains("3 tries"), "{line}");
+    assert!(
+        line.contains("broke") && line.contains("tried 3 times"),
+        "{line}"
+    );
     assert_eq!(fx.hub.count(LOGIN), 5);
 }
 

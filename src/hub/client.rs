@@ -63,7 +63,10 @@ pub fn api_url() -> Result<String, HubError> {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| DEFAULT_API.to_string());
     let lower = raw.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+    let host = lower
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.trim_matches('/'));
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) || host.is_empty() {
         return Err(HubError::Unavailable(
             "DOCKER_HUB_API_URL must be an https:// (or http://) URL such as https://hub.docker.com; fix or unset it".into(),
         ));
@@ -255,6 +258,13 @@ impl Hub {
                     );
                     return Err(self.timed_out());
                 }
+                Err(e) if e.is_builder() => {
+                    return Err(HubError::Unavailable(format!(
+                        "DOCKER_HUB_API_URL ({}) is not a usable URL ({}); fix or unset it",
+                        self.api(),
+                        innermost(&e)
+                    )));
+                }
                 Err(e) => {
                     let what = innermost(&e);
                     trace!(
@@ -310,7 +320,7 @@ impl Hub {
             };
             if attempt >= MAX_TRIES {
                 return Err(HubError::Unavailable(format!(
-                    "{problem}, {MAX_TRIES} tries; try again later"
+                    "{problem} (tried {MAX_TRIES} times); try again later"
                 )));
             }
             if wait >= self.remaining() {
