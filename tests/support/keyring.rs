@@ -64,7 +64,9 @@ pub fn skip(reason: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{msg} (CI is set, so missing test tiers fail instead of skipping)");
     }
-    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    // Written to the stderr handle directly: the test harness captures `eprintln!` of
+    // passing tests, and a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg} !!!!!!!!\n");
 }
 
 /// True when `name` is on PATH. Otherwise a loud SKIP line (or, under CI, a panic).
@@ -533,6 +535,43 @@ impl Drop for KeyutilsEnv {
         for url in map.keys() {
             let _ = self.cmd().arg("erase").write_stdin(url.as_bytes()).output();
         }
+        self.invalidate_leftovers();
+    }
+}
+
+impl KeyutilsEnv {
+    /// Invalidate every kernel key still carrying our service name: keys `erase` cannot
+    /// reach (a ServerURL with surrounding spaces, since `erase` trims its input) and
+    /// internal ones. The helper links its keys into the user's persistent keyring, which
+    /// lives for days and counts against the user's key quota, so leftovers would pile up.
+    fn invalidate_leftovers(&self) {
+        let Ok(proc_keys) = std::fs::read_to_string("/proc/keys") else {
+            return;
+        };
+        let (user_key, internal_key) = (
+            format!("@{}: ", self.service),
+            format!("@{}:internal: ", self.service),
+        );
+        let ids: Vec<String> = proc_keys
+            .lines()
+            .filter(|l| l.contains(&user_key) || l.contains(&internal_key))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|id| format!("0x{id}"))
+            .collect();
+        if ids.is_empty() || !on_path("keyctl") {
+            return;
+        }
+        // A key may only be invalidated by a process that possesses it: join a fresh
+        // session keyring, link the persistent keyring into it, then invalidate.
+        let _ = std::process::Command::new("keyctl")
+            .args(["session", "-", "sh", "-c"])
+            .arg(r#"keyctl get_persistent @s >/dev/null && for id; do keyctl invalidate "$id"; done"#)
+            .arg("sh")
+            .args(&ids)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
