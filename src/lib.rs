@@ -12,3 +12,4 @@ pub mod protocol;
 pub mod registry;
 pub mod secret;
 pub mod settings;
+pub mod watchdog;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use docker_credential_hub::helper::{self, Action};
 use docker_credential_hub::protocol::{self, NAME, USAGE};
-use docker_credential_hub::{configure, doctor, hub, keychain};
+use docker_credential_hub::watchdog::Watchdog;
+use docker_credential_hub::{configure, doctor, hub, keychain, settings};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
@@ -62,15 +63,26 @@ fn protocol_error(line: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn protocol_action(action: Action) -> ExitCode {
+fn protocol_action(action: Action) -> ! {
     let input = if action == Action::List {
         Vec::new()
     } else {
         match protocol::read_input(&mut std::io::stdin().lock()) {
             Ok(bytes) => bytes,
-            Err(e) => return protocol_error(&format!("{NAME}: {e}")),
+            Err(e) => {
+                protocol_error(&format!("{NAME}: {e}"));
+                std::process::exit(1)
+            }
         }
     };
+    let deadline = settings::timeout();
+    let watchdog = Watchdog::arm(
+        deadline,
+        format!(
+            "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",
+            deadline.as_secs()
+        ),
+    );
     let mut selection = None;
     let mut open = || {
         let (kc, sel) = keychain::open()?;
@@ -78,6 +90,7 @@ fn protocol_action(action: Action) -> ExitCode {
         Ok(kc)
     };
     let outcome = helper::run(action, &input, &mut open);
+    watchdog.disarm();
     if let Some(sel) = &selection
         && sel.volatile
         && action == Action::Store
@@ -96,5 +109,7 @@ fn protocol_action(action: Action) -> ExitCode {
     if let (Some(creds), Some(kc)) = (&outcome.stored, &outcome.keychain) {
         hub::after_store(kc.as_ref(), creds);
     }
-    ExitCode::from(outcome.code as u8)
+    // Exit without tearing down the D-Bus connection and its executor threads: the answer
+    // is out, and orderly shutdown only adds latency to every docker pull.
+    std::process::exit(outcome.code)
 }

@@ -79,3 +79,97 @@ mod tests {
         assert_eq!(lookup_keys(HUB_KEY), vec![HUB_KEY]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scheme() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("https://".to_string()),
+            Just("http://".to_string()),
+            Just("HTTPS://".to_string()),
+            Just("ftp://".to_string()),
+            Just("//".to_string()),
+        ]
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("docker.io".to_string()),
+            Just("index.docker.io".to_string()),
+            Just("registry-1.docker.io".to_string()),
+            Just("Index.Docker.IO".to_string()),
+            Just("ghcr.io".to_string()),
+            Just("docker.io.evil.example".to_string()),
+            Just("evil-docker.io".to_string()),
+            Just("user@index.docker.io".to_string()),
+            "[a-z0-9.-]{1,20}",
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn port() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            (0u32..70000).prop_map(|p| format!(":{p}"))
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("/".to_string()),
+            Just("/v1".to_string()),
+            Just("/v1/".to_string()),
+            Just("/v1/access-token".to_string()),
+            Just("/v1/refresh-token".to_string()),
+            Just("/v2/".to_string()),
+            Just("/v1//".to_string()),
+            "/[a-z0-9/._-]{0,20}",
+            "\\PC{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// A request is only ever translated to Docker Hub's key, and only from a
+        /// documented alias: https or no scheme, a Hub host, no port, no other path.
+        #[test]
+        fn resolution_never_crosses_host_port_scheme_or_path(
+            s in scheme(), h in host(), p in port(), pa in path()
+        ) {
+            let url = format!("{s}{h}{p}{pa}");
+            let keys = lookup_keys(&url);
+            prop_assert_eq!(keys[0], url.as_str());
+            prop_assert!(keys.len() <= 2);
+            if keys.len() == 2 {
+                prop_assert_eq!(keys[1], HUB_KEY);
+                prop_assert!(s.is_empty() || s.eq_ignore_ascii_case("https://"), "scheme {}", s);
+                prop_assert!(HUB_HOSTS.iter().any(|x| x.eq_ignore_ascii_case(&h)), "host {}", h);
+                prop_assert!(p.is_empty(), "port {}", p);
+                prop_assert!(["", "/", "/v1", "/v1/"].contains(&pa.as_str()), "path {}", pa);
+            }
+        }
+
+        /// Every documented alias does resolve.
+        #[test]
+        fn documented_aliases_resolve(
+            s in prop_oneof![Just(""), Just("https://")],
+            h in prop_oneof![Just("docker.io"), Just("index.docker.io"), Just("registry-1.docker.io")],
+            pa in prop_oneof![Just(""), Just("/"), Just("/v1"), Just("/v1/")],
+        ) {
+            let url = format!("{s}{h}{pa}");
+            prop_assert_eq!(*lookup_keys(&url).last().unwrap(), HUB_KEY);
+        }
+
+        /// Arbitrary text never panics and is always tried verbatim first.
+        #[test]
+        fn arbitrary_text_is_tried_verbatim(url in "\\PC{0,64}") {
+            prop_assert_eq!(lookup_keys(&url)[0], url.as_str());
+        }
+    }
+}

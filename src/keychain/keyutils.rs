@@ -11,7 +11,6 @@
 //! keyring: we treat the write as done and read it back from the session keyring directly.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,14 +52,7 @@ impl Keyutils {
     }
 
     fn lock(&self) -> Result<FileLock> {
-        let dir = crate::paths::runtime_dir().map_err(|e| {
-            KeychainError::Failed(format!(
-                "cannot create the runtime directory for the keyutils index lock: {e}; set XDG_RUNTIME_DIR or HOME"
-            ))
-        })?;
-        let path: PathBuf = dir.join(format!("keyutils-{}.lock", sanitize(&self.service)));
-        FileLock::acquire(&path, self.lock_timeout)
-            .map_err(|e| KeychainError::Failed(e.to_string()))
+        super::index_lock(&format!("keyutils-{}", self.service), self.lock_timeout)
     }
 
     fn read_index(&self) -> Result<BTreeMap<String, String>> {
@@ -94,18 +86,6 @@ impl Keyutils {
             Err(e) => Err(map_key_error(e)),
         }
     }
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn cred_of(e: &Entry) -> Result<&Cred> {
@@ -194,13 +174,21 @@ fn classify(kind: &str, text: &str) -> KeychainError {
 
 impl Keychain for Keyutils {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
-        let e = self.entry(&self.service, server_url)?;
+        let key = self.entry(&self.service, server_url)?;
         let _guard = self.lock()?;
-        write(&e, cred.encode().expose())?;
+        write(&key, cred.encode().expose())?;
         let mut index = self.read_index()?;
-        if index.get(server_url) != Some(&cred.username) {
-            index.insert(server_url.to_string(), cred.username.clone());
-            self.write_index(&index)?;
+        let previous = index.insert(server_url.to_string(), cred.username.clone());
+        if previous.as_ref() == Some(&cred.username) {
+            return Ok(());
+        }
+        if let Err(err) = self.write_index(&index) {
+            // Without its index entry `list` would never show a new key, so a failed store
+            // takes it back out. (A replaced key keeps its new value and its old index entry.)
+            if previous.is_none() {
+                let _ = delete(&key);
+            }
+            return Err(err);
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ use crate::secret::Secret;
 
 pub use error::KeychainError;
 pub use payload::Stored;
-pub use select::{Backend, Requested, Selection, open, open_with, requested};
+pub use select::{Backend, Requested, Selection, open, open_in, open_with, requested};
 
 pub type Result<T> = std::result::Result<T, KeychainError>;
 
@@ -39,6 +39,27 @@ pub fn service_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| DEFAULT_SERVICE.to_string())
+}
+
+/// The cross-process lock that serialises index updates of one backend and service.
+pub fn index_lock(name: &str, timeout: std::time::Duration) -> Result<crate::lock::FileLock> {
+    let dir = crate::paths::runtime_dir().map_err(|e| {
+        KeychainError::Failed(format!(
+            "cannot create the runtime directory for the index lock: {e}; set XDG_RUNTIME_DIR or HOME"
+        ))
+    })?;
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    crate::lock::FileLock::acquire(&dir.join(format!("{safe}.lock")), timeout)
+        .map_err(|e| KeychainError::Failed(e.to_string()))
 }
 
 /// What every backend provides. Keys are full server URLs, compared exactly.

@@ -54,15 +54,20 @@ pub fn open() -> Result<(Box<dyn Keychain>, Selection)> {
     open_with(requested()?)
 }
 
-#[cfg(target_os = "linux")]
+/// Open the requested backend under the configured service name.
 pub fn open_with(req: Requested) -> Result<(Box<dyn Keychain>, Selection)> {
+    open_in(req, &super::service_name())
+}
+
+/// Open the requested backend under an explicit service name (the library API used by
+/// in-process tests, which cannot safely change the environment).
+#[cfg(target_os = "linux")]
+pub fn open_in(req: Requested, service: &str) -> Result<(Box<dyn Keychain>, Selection)> {
     use super::keyutils::Keyutils;
     use super::secret_service::{SecretService, unavailable};
-    use super::service_name;
 
-    let service = service_name();
     let keyutils = |reason: String| -> Result<(Box<dyn Keychain>, Selection)> {
-        let kc = Keyutils::open(&service, crate::settings::timeout())?;
+        let kc = Keyutils::open(service, crate::settings::timeout())?;
         let sel = Selection {
             backend: Backend::Keyutils,
             reason,
@@ -74,7 +79,7 @@ pub fn open_with(req: Requested) -> Result<(Box<dyn Keychain>, Selection)> {
         (Box<dyn Keychain>, Selection),
         keyring_core::Error,
     > {
-        let kc = SecretService::connect(&service)?;
+        let kc = SecretService::connect(service)?;
         let sel = Selection {
             backend: Backend::SecretService,
             reason,
@@ -153,13 +158,13 @@ fn no_secret_service(text: &str) -> bool {
 }
 
 #[cfg(any(target_os = "macos", target_os = "windows"))]
-pub fn open_with(req: Requested) -> Result<(Box<dyn Keychain>, Selection)> {
+pub fn open_in(req: Requested, service: &str) -> Result<(Box<dyn Keychain>, Selection)> {
     if req != Requested::Auto {
         return Err(KeychainError::Failed(
             "DOCKER_CREDENTIAL_HUB_BACKEND=secret-service and keyutils exist only on Linux; unset it".into(),
         ));
     }
-    let kc = super::native::Native::open(&super::service_name())?;
+    let kc = super::native::Native::open(service)?;
     let sel = Selection {
         backend: Backend::Native,
         reason: "the operating system's keychain".into(),
