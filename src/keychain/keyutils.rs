@@ -174,13 +174,21 @@ fn classify(kind: &str, text: &str) -> KeychainError {
 
 impl Keychain for Keyutils {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
-        let e = self.entry(&self.service, server_url)?;
+        let key = self.entry(&self.service, server_url)?;
         let _guard = self.lock()?;
-        write(&e, cred.encode().expose())?;
+        write(&key, cred.encode().expose())?;
         let mut index = self.read_index()?;
-        if index.get(server_url) != Some(&cred.username) {
-            index.insert(server_url.to_string(), cred.username.clone());
-            self.write_index(&index)?;
+        let previous = index.insert(server_url.to_string(), cred.username.clone());
+        if previous.as_ref() == Some(&cred.username) {
+            return Ok(());
+        }
+        if let Err(err) = self.write_index(&index) {
+            // Without its index entry `list` would never show a new key, so a failed store
+            // takes it back out. (A replaced key keeps its new value and its old index entry.)
+            if previous.is_none() {
+                let _ = delete(&key);
+            }
+            return Err(err);
         }
         Ok(())
     }
