@@ -89,7 +89,21 @@ def interleave(cases):
             samples[c["name"]].append(measure(c))
     return {n: {"wall": statistics.median(r[0] for r in s) * 1000,
                 "cpu": statistics.median(r[1] for r in s) * 1000,
-                "rss": max(r[2] for r in s)} for n, s in samples.items()}
+                "rss": peak_rss(next(c for c in cases if c["name"] == n))} for n, s in samples.items()}
+
+
+def peak_rss(c):
+    """Peak RSS in KiB over 5 runs. wait4's ru_maxrss from this process is useless: a child
+    spawned from Python inherits Python's high-water mark, so GNU time, a small parent,
+    measures instead."""
+    peak = 0
+    for _ in range(5):
+        env = dict(os.environ)
+        env.update(c["env"])
+        out = subprocess.run(["/usr/bin/time", "-f", "%M"] + c["cmd"], input=c["stdin"], env=env,
+                             capture_output=True, text=True)
+        peak = max(peak, int(out.stderr.strip().splitlines()[-1]))
+    return peak
 
 
 def main():

@@ -18,7 +18,7 @@ import time
 
 
 def measure(case):
-    """Run the case once, returning wall, cpu and maxrss of that one child."""
+    """Run the case once, returning its wall time, CPU time (from wait4) and ru_maxrss."""
     env = dict(os.environ)
     env.update(case.get("env", {}))
     data = case.get("stdin", "").encode()

@@ -11,6 +11,7 @@ need gnome-keyring-daemon gnome-keyring
 need secret-tool libsecret-tools
 need docker-credential-secretservice golang-docker-credential-helpers
 need python3 python3
+need /usr/bin/time time
 if ((${#missing[@]})); then
   echo "bench: missing tools; install them with: apt-get install -y ${missing[*]}" >&2
   exit 1

@@ -137,6 +137,139 @@ fn block_keyutils(cmd: &mut Command) {
     }
 }
 
+/// Install a seccomp filter that refuses keyctl(KEYCTL_GET_PERSISTENT) with EACCES: a
+/// kernel or policy without the per-user persistent keyring.
+#[cfg(target_arch = "x86_64")]
+fn refuse_persistent_keyring(cmd: &mut Command) {
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_ERRNO_EACCES: u32 = 0x0005_0000 | 13;
+    const KEYCTL_GET_PERSISTENT: u32 = 22;
+    let filter = [
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 4,
+        }, // ld arch
+        libc::sock_filter {
+            code: 0x15,
+            jt: 1,
+            jf: 0,
+            k: AUDIT_ARCH_X86_64,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        },
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // ld nr
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 2,
+            k: 250,
+        }, // keyctl?
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 16,
+        }, // ld args[0]
+        libc::sock_filter {
+            code: 0x15,
+            jt: 1,
+            jf: 0,
+            k: KEYCTL_GET_PERSISTENT,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ERRNO_EACCES,
+        },
+    ];
+    install(cmd, filter.to_vec());
+}
+
+fn install(cmd: &mut Command, filter: Vec<libc::sock_filter>) {
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    2,
+                    &prog as *const _ as libc::c_ulong,
+                    0,
+                    0,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Each helper runs in a fresh session keyring of its own (`keyctl session -`), as processes
+/// outside a login session do, and the persistent keyring is refused: a stored key must
+/// still be there for the next process.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn keys_outlive_the_process_without_a_persistent_keyring() {
+    if !require_nobody_session() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let service = format!("dch-nopersist-{}", std::process::id());
+    let helper = |action: &str, stdin: &str| {
+        let mut cmd = Command::new("keyctl");
+        cmd.args(["session", "-"]).arg(bin()).arg(action);
+        private_env(&mut cmd, home.path(), &service);
+        cmd.env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils");
+        refuse_persistent_keyring(&mut cmd);
+        run(&mut cmd, stdin)
+    };
+    let out = helper(
+        "store",
+        r#"{"ServerURL":"https://np.example","Username":"u","Secret":"s-np"}"#,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = helper("get", "https://np.example");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"ServerURL\":\"https://np.example\",\"Username\":\"u\",\"Secret\":\"s-np\"}\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&helper("list", "").stdout),
+        "{\"https://np.example\":\"u\"}\n"
+    );
+    assert_eq!(helper("erase", "https://np.example").status.code(), Some(0));
+    assert_eq!(helper("get", "https://np.example").status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&helper("list", "").stdout), "{}\n");
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn keyutils_blocked_by_seccomp_is_one_clear_line_for_every_action() {
@@ -239,6 +372,7 @@ fn keyutils_quota_exhausted_is_a_clear_error_and_earlier_entries_survive() {
     let script = format!(
         r#"# Keys of earlier runs linger in nobody's persistent keyring and count against the quota.
 P=$(keyctl get_persistent @s 2>/dev/null) && keyctl clear "$P"
+keyctl clear @u
 S=$(head -c 3000 /dev/zero | tr '\0' a)
 for i in $(seq 1 {n}); do
   printf '{{"ServerURL":"https://r%s.example","Username":"u%s","Secret":"%s"}}' $i $i "$S" | "$H" store
@@ -247,6 +381,7 @@ done
 "$H" list; echo "list rc=$?"
 printf https://r1.example | "$H" get | head -c 80; echo; echo "get rc=$?"
 [ -n "$P" ] && keyctl clear "$P"
+keyctl clear @u
 "#
     );
     let out = as_nobody(home.path(), &script);

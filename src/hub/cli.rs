@@ -1,18 +1,385 @@
 //! `login`, `token` and `logout`: the human-facing Hub commands (errors go to stderr).
 
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
-pub fn login(_args: &[String]) -> ExitCode {
-    eprintln!("docker-credential-hub: login is not implemented yet");
+use super::client::{Hub, HubError};
+use super::login::{self, LoginError, SecondFactor};
+use super::{TOKEN_USERNAME, cache, stored_hub_credentials, tty};
+use crate::keychain::{self, Keychain, Stored};
+use crate::protocol::NAME;
+use crate::registry::{self, HUB_KEY};
+use crate::secret::Secret;
+use crate::settings;
+
+const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--otp CODE]
+
+Log in to Docker Hub: stores the credentials under https://index.docker.io/v1/ (for docker
+pull/push) and caches a Hub API token (for `docker-credential-hub token`).
+  --username, -u USER   the Docker Hub username (asked on the terminal when missing)
+  --password-stdin      read the password or access token from stdin (one trailing newline is dropped)
+  --otp CODE            the 6-digit two-factor code, for accounts with 2FA and no terminal
+Passwords are never accepted as arguments.";
+
+/// The largest password or token `--password-stdin` accepts.
+const MAX_PASSWORD: u64 = 64 * 1024;
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{NAME}: {message}");
     ExitCode::from(1)
 }
 
-pub fn token(_args: &[String]) -> ExitCode {
-    eprintln!("docker-credential-hub: token is not implemented yet");
-    ExitCode::from(1)
+fn open_keychain() -> Result<(Box<dyn Keychain>, keychain::Selection), String> {
+    keychain::open().map_err(|e| format!("cannot open the keychain: {e}"))
 }
 
-pub fn logout(_args: &[String]) -> ExitCode {
-    eprintln!("docker-credential-hub: logout is not implemented yet");
-    ExitCode::from(1)
+// ---------------------------------------------------------------------------------- login
+
+#[derive(Default)]
+struct LoginArgs {
+    username: Option<String>,
+    password_stdin: bool,
+    otp: Option<Secret<String>>,
+    help: bool,
+}
+
+/// Parse `login`'s arguments. Error messages never repeat a value: a mistyped command
+/// line may hold a password.
+fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
+    let mut parsed = LoginArgs::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |flag: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{flag} needs a value; see `{NAME} login --help`"))
+        };
+        match name {
+            "-h" | "--help" => parsed.help = true,
+            "-u" | "--username" => parsed.username = Some(value("--username")?),
+            "--otp" => parsed.otp = Some(Secret::new(value("--otp")?.trim().to_string())),
+            "--password-stdin" if inline.is_none() => parsed.password_stdin = true,
+            "-p" | "--password" => {
+                return Err(format!(
+                    "{name} is not accepted: a password on the command line shows up in `ps` and shell history; pipe it with --password-stdin, or let `{NAME} login` ask for it"
+                ));
+            }
+            _ if name.starts_with('-') && is_plain_flag(name) => {
+                return Err(format!(
+                    "unknown option {name}; `{NAME} login` accepts --username USER, --password-stdin and --otp CODE"
+                ));
+            }
+            _ if name.starts_with('-') => {
+                return Err(format!(
+                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts --username USER, --password-stdin and --otp CODE"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "unexpected argument (not shown, in case it is a secret); `{NAME} login` takes no positional arguments and never a password: use --password-stdin or the prompt"
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Looks like an option name rather than something typed by mistake (a password).
+fn is_plain_flag(name: &str) -> bool {
+    let body = name.trim_start_matches('-');
+    name.len() <= 24 && !body.is_empty() && body.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+}
+
+pub fn login(args: &[String]) -> ExitCode {
+    let parsed = match parse_login_args(args) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    if parsed.help {
+        println!("{LOGIN_USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match run_login(parsed) {
+        Ok(()) => {
+            println!("Login Succeeded");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn run_login(args: LoginArgs) -> Result<(), String> {
+    // Open the keychain first: no point logging in if the result cannot be kept.
+    let (kc, selection) = open_keychain()?;
+    let username = match args.username {
+        Some(u) => u,
+        None => prompt_username(args.password_stdin)?,
+    };
+    let secret = if args.password_stdin {
+        read_password_stdin()?
+    } else {
+        prompt_password()?
+    };
+    let timeout = settings::timeout();
+    let _lock = cache::lock(timeout)?;
+    let hub = Hub::new(timeout).map_err(|e| e.to_string())?;
+    let second = match &args.otp {
+        Some(code) => SecondFactor::Code(code),
+        None => SecondFactor::Prompt,
+    };
+    let jwt = login::obtain_jwt(&hub, &username, &secret, second).map_err(|e| match e {
+        LoginError::Hub(e) => format!("{e}; nothing was stored"),
+        LoginError::NeedsCode => format!(
+            "this account uses two-factor authentication and there is no terminal to ask for the code; pass it with `{NAME} login --otp CODE`, or log in with a personal access token; nothing was stored"
+        ),
+        LoginError::Prompt(e) => {
+            format!("cannot read the two-factor code from the terminal ({e}); nothing was stored")
+        }
+    })?;
+    let stored = Stored { username, secret };
+    kc.store(HUB_KEY, &stored).map_err(|e| {
+        format!(
+            "Docker Hub accepted the login, but the keychain did not store the credentials: {e}"
+        )
+    })?;
+    cache::write(kc.as_ref(), &jwt).map_err(|e| {
+        format!("the credentials are stored, but the keychain did not store the Hub token: {e}")
+    })?;
+    if selection.volatile {
+        eprintln!(
+            "{NAME}: warning: credentials are in the kernel keyring and will not survive a reboot ({}); run `{NAME} doctor` for a persistent setup",
+            selection.reason
+        );
+    }
+    Ok(())
+}
+
+fn prompt_username(password_stdin: bool) -> Result<String, String> {
+    if !tty::available() {
+        let how = if password_stdin {
+            "--password-stdin needs --username USER when there is no terminal"
+        } else {
+            "there is no terminal to ask for the username; pass --username USER (and the password with --password-stdin)"
+        };
+        return Err(how.to_string());
+    }
+    let name = tty::prompt_visible("Username: ")
+        .map_err(|e| format!("cannot read the username from the terminal: {e}"))?;
+    if name.is_empty() {
+        return Err("no username given".into());
+    }
+    Ok(name)
+}
+
+fn prompt_password() -> Result<Secret<String>, String> {
+    if !tty::available() {
+        return Err(
+            "there is no terminal to ask for the password; pipe it with --password-stdin".into(),
+        );
+    }
+    let password = tty::prompt_hidden("Password: ")
+        .map_err(|e| format!("cannot read the password from the terminal: {e}"))?;
+    if password.expose().is_empty() {
+        return Err("no password given".into());
+    }
+    Ok(password)
+}
+
+fn read_password_stdin() -> Result<Secret<String>, String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_PASSWORD + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    if bytes.len() as u64 > MAX_PASSWORD {
+        return Err(
+            "the password on stdin is longer than 64 KiB; pipe only the password or access token"
+                .into(),
+        );
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "the password on stdin is not valid UTF-8".to_string())?;
+    let password = strip_one_newline(&text);
+    if password.is_empty() {
+        return Err(
+            "no password on stdin; pipe the password or access token into --password-stdin".into(),
+        );
+    }
+    Ok(Secret::new(password.to_string()))
+}
+
+/// As `docker login --password-stdin`: drop one trailing `\n`, then one `\r`.
+fn strip_one_newline(s: &str) -> &str {
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    s.strip_suffix('\r').unwrap_or(s)
+}
+
+// ---------------------------------------------------------------------------------- token
+
+pub fn token(args: &[String]) -> ExitCode {
+    if !args.is_empty() {
+        return fail(&format!("token takes no arguments (usage: {NAME} token)"));
+    }
+    match run_token() {
+        Ok(jwt) => {
+            let mut out = std::io::stdout().lock();
+            let written = writeln!(out, "{}", jwt.expose()).and_then(|_| out.flush());
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("cannot write the token to stdout: {e}")),
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn run_token() -> Result<Secret<String>, String> {
+    let (kc, _) = open_keychain()?;
+    let kc = kc.as_ref();
+    let cached = |kc: &dyn Keychain| {
+        cache::fresh(kc).map_err(|e| format!("cannot read the cached Hub token: {e}"))
+    };
+    if let Some(jwt) = cached(kc)? {
+        return Ok(jwt);
+    }
+    let timeout = settings::timeout();
+    let _lock = cache::lock(timeout)?;
+    // Another process may have refreshed the token while we waited for the lock.
+    if let Some(jwt) = cached(kc)? {
+        return Ok(jwt);
+    }
+    let creds = stored_hub_credentials(kc)
+        .map_err(|e| format!("cannot read the Docker Hub credentials: {e}"))?
+        .ok_or_else(|| format!("not logged in to Docker Hub; run `{NAME} login`"))?;
+    if creds.username == TOKEN_USERNAME {
+        return Err(format!(
+            "the stored Docker Hub credential is an identity token, which cannot log in to the Hub API; run `{NAME} login`"
+        ));
+    }
+    let hub = Hub::new(timeout).map_err(|e| e.to_string())?;
+    let jwt = login::obtain_jwt(&hub, &creds.username, &creds.secret, SecondFactor::Prompt)
+        .map_err(|e| match e {
+            LoginError::Hub(HubError::Rejected(m)) => {
+                format!("{m}; the stored credentials no longer work: run `{NAME} login`")
+            }
+            LoginError::Hub(e) => e.to_string(),
+            LoginError::NeedsCode => format!(
+                "the Docker Hub token expired and this account uses two-factor authentication, but there is no terminal to ask for the code; run `{NAME} login --otp CODE`, or log in with a personal access token"
+            ),
+            LoginError::Prompt(e) => format!("cannot read the two-factor code from the terminal ({e})"),
+        })?;
+    // The token is good even if caching it fails: hand it out, and say so.
+    if let Err(e) = cache::write(kc, &jwt) {
+        eprintln!("{NAME}: warning: cannot cache the Hub token in the keychain: {e}");
+    }
+    Ok(jwt)
+}
+
+// --------------------------------------------------------------------------------- logout
+
+pub fn logout(args: &[String]) -> ExitCode {
+    if !args.is_empty() {
+        return fail(&format!("logout takes no arguments (usage: {NAME} logout)"));
+    }
+    match run_logout() {
+        Ok(true) => {
+            println!("Removed the Docker Hub credentials and token");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            println!("Not logged in to Docker Hub");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Erase the Hub credentials (docker's key and any alias key `token` would fall back to)
+/// and the cached JWT. `Ok(false)` when there was nothing.
+fn run_logout() -> Result<bool, String> {
+    let (kc, _) = open_keychain()?;
+    // Best effort: a refresh finishing after us would cache a token for a logged-out user.
+    let _lock = cache::lock(settings::timeout()).ok();
+    let failed =
+        |e: keychain::KeychainError| format!("cannot remove the Docker Hub credentials: {e}");
+    let mut removed = kc.erase(HUB_KEY).map_err(failed)?;
+    for key in kc.list().map_err(failed)?.keys() {
+        if registry::is_hub_alias(key) {
+            removed |= kc.erase(key).map_err(failed)?;
+        }
+    }
+    removed |= cache::clear(kc.as_ref()).map_err(failed)?;
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn strips_exactly_one_newline() {
+        assert_eq!(strip_one_newline("pw\n"), "pw");
+        assert_eq!(strip_one_newline("pw\r\n"), "pw");
+        assert_eq!(strip_one_newline("pw\n\n"), "pw\n");
+        assert_eq!(strip_one_newline("pw"), "pw");
+        assert_eq!(strip_one_newline(" pw \n"), " pw ");
+    }
+
+    #[test]
+    fn parses_the_login_flags() {
+        let p = parse_login_args(&args(&[
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--otp=123456",
+        ]))
+        .unwrap();
+        assert_eq!(p.username.as_deref(), Some("alice"));
+        assert!(p.password_stdin);
+        assert_eq!(p.otp.unwrap().expose(), "123456");
+        let p = parse_login_args(&args(&["-u", "bob", "--otp", " 654321 "])).unwrap();
+        assert_eq!(p.username.as_deref(), Some("bob"));
+        assert_eq!(p.otp.unwrap().expose(), "654321");
+        assert!(!p.password_stdin);
+    }
+
+    #[test]
+    fn password_arguments_are_refused_without_echo() {
+        for a in [
+            args(&["--password", "hunter2"]),
+            args(&["--password=hunter2"]),
+            args(&["-p", "hunter2"]),
+            args(&["hunter2"]),
+            args(&["-hunter2"]),
+            args(&["--Hunter2=x"]),
+            args(&["--password-stdin=hunter2"]),
+        ] {
+            let e = parse_login_args(&a).err().unwrap();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(!e.contains("Hunter2"), "{e}");
+        }
+        let e = parse_login_args(&args(&["--password=hunter2"]))
+            .err()
+            .unwrap();
+        assert!(e.contains("--password-stdin"), "{e}");
+        let e = parse_login_args(&args(&["--verbose"])).err().unwrap();
+        assert!(e.contains("--verbose"), "{e}");
+    }
+
+    #[test]
+    fn flags_need_values() {
+        assert!(parse_login_args(&args(&["--username"])).is_err());
+        assert!(parse_login_args(&args(&["--otp="])).is_err());
+    }
 }

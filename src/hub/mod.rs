@@ -1,10 +1,132 @@
 //! Docker Hub: the API client, the JWT, and the token cache with its lock.
 
+mod cache;
 pub mod cli;
+mod client;
+pub mod jwt;
+mod login;
+mod tty;
 
-use crate::keychain::Keychain;
-use crate::protocol::Credentials;
+use std::time::Duration;
+
+use crate::keychain::{Keychain, Stored};
+use crate::protocol::{Credentials, NAME};
+use crate::registry;
+use crate::secret::Secret;
+use crate::settings;
+
+pub use client::DEFAULT_API;
+
+/// docker's username for identity tokens: such a credential cannot log in to the Hub API.
+const TOKEN_USERNAME: &str = "<token>";
 
 /// Called after a successful `store`. For Docker Hub credentials it logs in to the Hub API
 /// and caches the JWT; any failure is one warning line on stderr, never a failed store.
-pub fn after_store(_kc: &dyn Keychain, _creds: &Credentials) {}
+pub fn after_store(kc: &dyn Keychain, creds: &Credentials) {
+    if !registry::is_hub_alias(&creds.server_url) || creds.username == TOKEN_USERNAME {
+        return;
+    }
+    if let Err(problem) = login_and_cache(kc, &creds.username, &creds.secret) {
+        eprintln!(
+            "{NAME}: warning: the credentials are stored, but no Docker Hub API token was obtained: {problem}; run `{NAME} login` to get one later"
+        );
+    }
+}
+
+fn login_and_cache(
+    kc: &dyn Keychain,
+    username: &str,
+    secret: &Secret<String>,
+) -> Result<(), String> {
+    let timeout = settings::timeout();
+    // Serialise with concurrent `token` refreshes; without the lock the login still helps.
+    let _lock = cache::lock(timeout)
+        .inspect_err(|e| crate::trace!("continuing without the Hub token lock: {e}"))
+        .ok()
+        .flatten();
+    let hub = client::Hub::new(timeout).map_err(|e| e.to_string())?;
+    let jwt = login::obtain_jwt(&hub, username, secret, login::SecondFactor::Prompt).map_err(
+        |e| match e {
+            login::LoginError::Hub(e) => e.to_string(),
+            login::LoginError::NeedsCode => {
+                "Docker Hub asks for a two-factor code and no terminal is available to type it"
+                    .into()
+            }
+            login::LoginError::Prompt(e) => format!("the two-factor code prompt failed ({e})"),
+        },
+    )?;
+    cache::write(kc, &jwt).map_err(|e| format!("cannot cache the token in the keychain: {e}"))
+}
+
+/// The Hub credentials to log in with: docker's Hub key, else any Hub alias key.
+fn stored_hub_credentials(
+    kc: &dyn Keychain,
+) -> Result<Option<Stored>, crate::keychain::KeychainError> {
+    if let Some(found) = kc.get(registry::HUB_KEY)? {
+        return Ok(Some(found));
+    }
+    for key in kc.list()?.keys() {
+        if key != registry::HUB_KEY
+            && registry::is_hub_alias(key)
+            && let Some(found) = kc.get(key)?
+        {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// The state of the cached Hub JWT, for `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedJwt {
+    Absent,
+    Valid {
+        expires_at_unix: u64,
+        username: Option<String>,
+    },
+    Expired {
+        expired_at_unix: u64,
+    },
+    Malformed,
+    Error(String),
+}
+
+/// Inspect the cached JWT without contacting Hub. "Valid" means usable by `token` as is
+/// (at least the 60 s freshness margin left); a JWT without `exp` counts as malformed.
+pub fn cached_jwt_status(kc: &dyn Keychain) -> CachedJwt {
+    let token = match cache::read(kc) {
+        Ok(Some(t)) => t,
+        Ok(None) => return CachedJwt::Absent,
+        Err(e) => return CachedJwt::Error(e.to_string()),
+    };
+    let Some(claims) = jwt::parse(token.expose()) else {
+        return CachedJwt::Malformed;
+    };
+    let Some(exp) = claims.exp else {
+        return CachedJwt::Malformed;
+    };
+    if jwt::is_fresh(token.expose(), jwt::now_unix(), jwt::FRESHNESS_MARGIN) {
+        CachedJwt::Valid {
+            expires_at_unix: exp,
+            username: claims.username.or(claims.sub),
+        }
+    } else {
+        CachedJwt::Expired {
+            expired_at_unix: exp,
+        }
+    }
+}
+
+/// Check that the Hub API answers (any HTTP status counts), e.g. `Ok("HTTP 200 in 12 ms")`.
+pub fn ping_api(timeout: Duration) -> Result<String, String> {
+    let hub = client::Hub::new(timeout).map_err(|e| e.to_string())?;
+    let (status, elapsed) = hub.ping().map_err(|e| e.to_string())?;
+    Ok(format!("HTTP {status} in {} ms", elapsed.as_millis()))
+}
+
+/// The Hub API URL in use (`DOCKER_HUB_API_URL` or the default), for `doctor`.
+pub fn api_url() -> Result<String, String> {
+    client::api_url()
+        .map(|u| client::shown(&u))
+        .map_err(|e| e.to_string())
+}

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry, Error};
-use linux_keyutils::KeyError;
+use linux_keyutils::{Key, KeyError, KeyRing, KeyRingIdentifier};
 use linux_keyutils_keyring_store::{Cred, Store};
 
 use super::error::platform_text;
@@ -76,15 +76,7 @@ impl Keyutils {
     }
 
     fn exists(&self, server_url: &str) -> Result<bool> {
-        let e = self.entry(&self.service, server_url)?;
-        let cred = cred_of(&e)?;
-        match cred.session.search(&cred.description) {
-            Ok(_) => Ok(true),
-            Err(KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired) => {
-                Ok(false)
-            }
-            Err(e) => Err(map_key_error(e)),
-        }
+        Ok(find(&self.entry(&self.service, server_url)?)?.is_some())
     }
 }
 
@@ -94,44 +86,102 @@ fn cred_of(e: &Entry) -> Result<&Cred> {
         .ok_or_else(|| KeychainError::Failed("unexpected keyutils entry type".into()))
 }
 
-/// Read straight from the session keyring, without the persistent-keyring link that the
-/// store insists on and some kernels refuse.
-fn read_session(e: &Entry) -> Result<Option<Secret<Vec<u8>>>> {
+fn absent(e: &KeyError) -> bool {
+    matches!(
+        e,
+        KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired
+    )
+}
+
+/// The user keyring: the anchor that keeps a key alive after this process exits when the
+/// kernel refuses the persistent-keyring link. A process started outside a login session
+/// (CI runners, cron, `docker exec`) gets a session keyring of its own that dies with it,
+/// so without an anchor the key would vanish although `store` succeeded.
+fn user_keyring() -> std::result::Result<KeyRing, KeyError> {
+    KeyRing::from_special_id(KeyRingIdentifier::User, false)
+}
+
+/// Find the key in the session keyring (which reaches the persistent keyring when it is
+/// linked), else through the user keyring. The user keyring is linked into our session
+/// keyring first: keys are only searchable by a process that possesses them, and
+/// possession flows from the session keyring.
+fn find(e: &Entry) -> Result<Option<Key>> {
     let cred = cred_of(e)?;
     match cred.session.search(&cred.description) {
-        Ok(key) => key
-            .read_to_vec()
-            .map(|v| Some(Secret::new(v)))
-            .map_err(map_key_error),
-        Err(KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired) => Ok(None),
-        Err(e) => Err(map_key_error(e)),
+        Ok(key) => return Ok(Some(key)),
+        Err(err) if !absent(&err) && err != KeyError::AccessDenied => {
+            return Err(map_key_error(err));
+        }
+        Err(_) => {}
+    }
+    let Ok(user) = user_keyring() else {
+        return Ok(None);
+    };
+    if cred.session.link_keyring(user).is_err() {
+        return Ok(None);
+    }
+    match cred.session.search(&cred.description) {
+        Ok(key) => Ok(Some(key)),
+        Err(err) if absent(&err) || err == KeyError::AccessDenied => Ok(None),
+        Err(err) => Err(map_key_error(err)),
     }
 }
 
 fn read(e: &Entry) -> Result<Option<Secret<Vec<u8>>>> {
     match e.get_secret() {
         Ok(v) => Ok(Some(Secret::new(v))),
-        Err(Error::NoEntry) => Ok(None),
-        Err(Error::NoStorageAccess(_)) => read_session(e),
-        Err(err) => Err(map_error(&err)),
-    }
-}
-
-fn write(e: &Entry, bytes: &[u8]) -> Result<()> {
-    match e.set_secret(bytes) {
-        Ok(()) => Ok(()),
-        // add_key succeeded and only the persistent link was refused: the key is in the
-        // session keyring. Confirm by reading it back.
-        Err(err @ Error::NoStorageAccess(_)) => match read_session(e)? {
-            Some(v) if v.expose() == bytes => Ok(()),
-            _ => Err(map_error(&err)),
+        // The store only looks in the session keyring and wants the persistent link; the
+        // key may be anchored in the user keyring instead.
+        Err(Error::NoEntry | Error::NoStorageAccess(_)) => match find(e)? {
+            Some(key) => key
+                .read_to_vec()
+                .map(|v| Some(Secret::new(v)))
+                .map_err(map_key_error),
+            None => Ok(None),
         },
         Err(err) => Err(map_error(&err)),
     }
 }
 
+fn write(e: &Entry, bytes: &[u8]) -> Result<()> {
+    let cred = cred_of(e)?;
+    let linked_persistent = match e.set_secret(bytes) {
+        Ok(()) => cred.persistent.is_some(),
+        // add_key succeeded and only the persistent link was refused.
+        Err(Error::NoStorageAccess(_)) => false,
+        Err(err) => return Err(map_error(&err)),
+    };
+    let key = cred
+        .session
+        .search(&cred.description)
+        .map_err(map_key_error)?;
+    // Anchor the key in the user keyring as well, so it outlives this process even where
+    // the persistent keyring is missing or refused. Without either anchor, fail loudly
+    // rather than report a store that vanishes when we exit.
+    if let Err(link) = user_keyring().and_then(|u| u.link_key(key))
+        && !linked_persistent
+    {
+        let _ = key.invalidate();
+        return Err(KeychainError::Unavailable(format!(
+            "kernel keyutils cannot keep a key after this process exits (no persistent keyring, user keyring: {link}); \
+             run a Secret Service in this session instead"
+        )));
+    }
+    match key.read_to_vec() {
+        Ok(v) if v == bytes => Ok(()),
+        Ok(_) => Err(KeychainError::Failed(
+            "kernel keyutils returned different bytes than were stored; retry".into(),
+        )),
+        Err(err) => Err(map_key_error(err)),
+    }
+}
+
 fn delete(e: &Entry) -> Result<bool> {
-    entry::delete(e, map_error)
+    match find(e)? {
+        // Invalidation removes the key from every keyring that links it.
+        Some(key) => key.invalidate().map(|_| true).map_err(map_key_error),
+        None => Ok(false),
+    }
 }
 
 fn map_key_error(e: KeyError) -> KeychainError {

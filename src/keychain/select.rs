@@ -91,6 +91,12 @@ pub fn open_in(req: Requested, service: &str) -> Result<(Box<dyn Keychain>, Sele
     match req {
         Requested::Keyutils => keyutils("DOCKER_CREDENTIAL_HUB_BACKEND=keyutils".into()),
         Requested::SecretService => {
+            // Name the real cause instead of zbus's "cannot connect to $XDG_RUNTIME_DIR/bus".
+            if !session_bus_configured() {
+                return Err(unavailable(
+                    "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is unset and there is no $XDG_RUNTIME_DIR/bus",
+                ));
+            }
             secret_service("DOCKER_CREDENTIAL_HUB_BACKEND=secret-service".into())
                 .map_err(|e| super::secret_service::map_connect_error(&e))
         }

@@ -1,0 +1,91 @@
+//! The cached Hub JWT (an internal keychain entry, invisible to `list`) and the lock that
+//! makes concurrent refreshes collapse into one Hub login.
+
+use std::time::Duration;
+
+use super::jwt;
+use crate::helper::HUB_JWT;
+use crate::keychain::{Keychain, KeychainError, service_name};
+use crate::lock::{FileLock, LockError};
+use crate::secret::Secret;
+use crate::trace;
+
+pub fn read(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
+    kc.get_internal(HUB_JWT)
+}
+
+pub fn write(kc: &dyn Keychain, token: &Secret<String>) -> Result<(), KeychainError> {
+    kc.set_internal(HUB_JWT, token)
+}
+
+pub fn clear(kc: &dyn Keychain) -> Result<bool, KeychainError> {
+    kc.erase_internal(HUB_JWT)
+}
+
+/// The cached JWT if it stays valid for at least the freshness margin.
+pub fn fresh(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
+    let Some(token) = read(kc)? else {
+        trace!("cache miss: no cached Hub JWT");
+        return Ok(None);
+    };
+    let now = jwt::now_unix();
+    if jwt::is_fresh(token.expose(), now, jwt::FRESHNESS_MARGIN) {
+        let exp = jwt::parse(token.expose())
+            .and_then(|c| c.exp)
+            .unwrap_or(now);
+        trace!(
+            "cache hit: the cached Hub JWT is valid for {} s more",
+            exp - now
+        );
+        return Ok(Some(token));
+    }
+    match jwt::parse(token.expose()).map(|c| c.exp) {
+        None => trace!("cache miss: the cached Hub JWT is malformed"),
+        Some(None) => trace!("cache miss: the cached Hub JWT has no expiry"),
+        Some(Some(exp)) => trace!(
+            "cache miss: the cached Hub JWT expires in {} s (less than {} s)",
+            exp as i64 - now as i64,
+            jwt::FRESHNESS_MARGIN.as_secs()
+        ),
+    }
+    Ok(None)
+}
+
+/// Take the per-keychain-service refresh lock. Waiters get the holder's whole Hub deadline
+/// plus a margin, since the holder is bounded by that same deadline. `Ok(None)` when no
+/// lock file can be made (no runtime or home directory): the work goes on unserialised.
+pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, String> {
+    let dir = match crate::paths::runtime_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            trace!("no Hub token lock: cannot create the runtime directory: {e}");
+            return Ok(None);
+        }
+    };
+    let name: String = service_name()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("hub-token-{name}.lock"));
+    let start = std::time::Instant::now();
+    match FileLock::acquire(&path, hub_timeout + Duration::from_secs(10)) {
+        Ok(lock) => {
+            trace!(
+                "took the Hub token lock in {} ms",
+                start.elapsed().as_millis()
+            );
+            Ok(Some(lock))
+        }
+        Err(e @ LockError::Timeout(..)) => Err(e.to_string()),
+        Err(e) => {
+            trace!("no Hub token lock: {e}");
+            Ok(None)
+        }
+    }
+}

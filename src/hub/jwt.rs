@@ -1,0 +1,221 @@
+//! Just enough JWT to decide when to refresh: split, base64url-decode the payload, read
+//! `exp` (and who it is for, for display). The signature is not checked — the token came
+//! from Hub over TLS and is only ever sent back to Hub; all we need is its expiry.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::alphabet::URL_SAFE;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+/// JWTs drop the `=` padding (RFC 7515 §2); accept it anyway when present.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A cached token must stay valid at least this long to be handed out (hub-tool uses 1 min).
+pub const FRESHNESS_MARGIN: Duration = Duration::from_secs(60);
+
+/// Hub JWTs are about 1–2 KB; anything far larger is not one.
+const MAX_LEN: usize = 64 * 1024;
+
+/// The claims we read. Anything else in the payload is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// Expiry, seconds since the Unix epoch (`exp`); `None` when absent or not a number.
+    pub exp: Option<u64>,
+    /// Hub puts the account name in `username` (newer tokens) or only in `sub` (a UUID).
+    pub username: Option<String>,
+    pub sub: Option<String>,
+}
+
+/// Parse a compact JWS: three base64url parts, the header and the payload JSON objects.
+/// `None` for anything else — never panics, whatever the input.
+pub fn parse(token: &str) -> Option<Claims> {
+    if token.is_empty() || token.len() > MAX_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || header.is_empty() || payload.is_empty() {
+        return None;
+    }
+    json_object(header)?;
+    let claims = json_object(payload)?;
+    // The signature is opaque bytes, but must still be base64url: the token goes into
+    // an HTTP header and onto stdout, so no stray characters.
+    BASE64URL.decode(signature).ok()?;
+    let exp = claims.get("exp").and_then(numeric_date);
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Some(Claims {
+        exp,
+        username: text("username"),
+        sub: text("sub"),
+    })
+}
+
+fn json_object(part: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let bytes = BASE64URL.decode(part).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// RFC 7519 NumericDate: seconds, possibly fractional. Negative or absurd values are
+/// treated as missing, which makes the token count as expired.
+fn numeric_date(v: &serde_json::Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    (0.0..1e15).contains(&f).then_some(f as u64)
+}
+
+/// True when `token` is a well-formed JWT that stays valid for at least `margin` after
+/// `now` (seconds since the epoch). Malformed tokens and tokens without `exp` are never fresh.
+pub fn is_fresh(token: &str, now: u64, margin: Duration) -> bool {
+    parse(token)
+        .and_then(|c| c.exp)
+        .is_some_and(|exp| exp >= now.saturating_add(margin.as_secs()))
+}
+
+/// The current time in seconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn token(payload: &str) -> String {
+        format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(payload),
+            b64("sig")
+        )
+    }
+
+    #[test]
+    fn reads_exp_and_names() {
+        let t = token(r#"{"exp":2000000000,"sub":"abc-123","username":"alice"}"#);
+        let c = parse(&t).unwrap();
+        assert_eq!(c.exp, Some(2_000_000_000));
+        assert_eq!(c.username.as_deref(), Some("alice"));
+        assert_eq!(c.sub.as_deref(), Some("abc-123"));
+    }
+
+    #[test]
+    fn fractional_exp_and_padding_are_accepted() {
+        let payload = base64::engine::general_purpose::URL_SAFE.encode(r#"{"exp":1700000000.5}"#);
+        let t = format!("{}.{payload}.{}", b64("{}"), b64("s"));
+        assert_eq!(parse(&t).unwrap().exp, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn freshness_respects_the_margin() {
+        let t = token(r#"{"exp":1000}"#);
+        assert!(is_fresh(&t, 900, FRESHNESS_MARGIN));
+        assert!(is_fresh(&t, 940, FRESHNESS_MARGIN));
+        assert!(
+            !is_fresh(&t, 941, FRESHNESS_MARGIN),
+            "59 s left is not enough"
+        );
+        assert!(!is_fresh(&t, 2000, FRESHNESS_MARGIN));
+        assert!(!is_fresh(&t, u64::MAX, FRESHNESS_MARGIN), "no overflow");
+    }
+
+    #[test]
+    fn a_token_without_exp_is_never_fresh() {
+        let t = token(r#"{"sub":"x"}"#);
+        assert!(parse(&t).is_some());
+        assert!(!is_fresh(&t, 0, FRESHNESS_MARGIN));
+        for exp in [r#""soon""#, "-5", "null", "1e300", "[]"] {
+            let t = token(&format!(r#"{{"exp":{exp}}}"#));
+            assert_eq!(parse(&t).unwrap().exp, None, "{exp}");
+            assert!(!is_fresh(&t, 0, FRESHNESS_MARGIN), "{exp}");
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected_and_never_fresh() {
+        let good_payload = b64(r#"{"exp":4000000000}"#);
+        let h = b64("{}");
+        let cases = [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "not-a-jwt".into(),
+            "a.b".into(),
+            format!("{h}.{good_payload}"),
+            format!("{h}.{good_payload}.sig.extra"),
+            format!(".{good_payload}.sig"),
+            format!("{h}..sig"),
+            format!("{h}.{good_payload}.s i g"),
+            format!("{h}.{good_payload}.sig\n"),
+            format!("{h}.{}.sig", b64("not json")),
+            format!("{h}.{}.sig", b64("[1,2]")),
+            format!("{h}.{}.sig", b64("\"str\"")),
+            format!("{}.{good_payload}.sig", b64("[]")),
+            format!("{h}.@@@@.sig"),
+            format!("{h}.{good_payload}.%%%"),
+            format!("{h}.{}.sig", b64(r#"{"exp":4000000000"#)),
+            "é.é.é".into(),
+            "a".repeat(MAX_LEN + 1),
+        ];
+        for t in &cases {
+            assert!(parse(t).is_none(), "{t:?}");
+            assert!(!is_fresh(t, 0, FRESHNESS_MARGIN), "{t:?}");
+        }
+        // The same parts, assembled correctly, do parse: the cases above fail for their flaw.
+        assert!(is_fresh(
+            &format!("{h}.{good_payload}.{}", b64("sig")),
+            0,
+            FRESHNESS_MARGIN
+        ));
+    }
+
+    #[test]
+    fn an_empty_signature_is_tolerated() {
+        // Unsigned (alg "none") JWTs have an empty third part; shape-wise still a JWT.
+        let t = format!("{}.{}.", b64("{}"), b64(r#"{"exp":5}"#));
+        assert_eq!(parse(&t).unwrap().exp, Some(5));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_on_any_text(s in "\\PC*") {
+            let _ = parse(&s);
+            let _ = is_fresh(&s, u64::MAX, FRESHNESS_MARGIN);
+        }
+
+        #[test]
+        fn parse_never_panics_on_any_decoded_parts(
+            header in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..128),
+            exp in proptest::num::i64::ANY,
+        ) {
+            let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            let _ = parse(&format!("{}.{}.{}", enc(&header), enc(&payload), enc(&header)));
+            let with_exp = format!("{}.{}.sig", b64("{}"), b64(&format!("{{\"exp\":{exp}}}")));
+            let claims = parse(&with_exp).unwrap();
+            proptest::prop_assert_eq!(claims.exp, u64::try_from(exp).ok());
+        }
+    }
+}
