@@ -8,46 +8,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::configure::CREDS_STORE;
 use crate::docker_config;
+use crate::hub::{self, CachedJwt, cached_jwt_status};
 use crate::keychain::{self, Keychain, Requested, Selection};
 use crate::migrate;
 use crate::protocol::{self, NAME};
 use crate::secret::Secret;
 use crate::settings;
 use crate::watchdog::Watchdog;
-
-// TEMPORARY: the Hub helper is adding these to `crate::hub` with exactly this API; this
-// stand-in goes away when that lands on main.
-use hub_shim::{CachedJwt, cached_jwt_status, ping_api};
-mod hub_shim {
-    use crate::helper::HUB_JWT;
-    use crate::keychain::Keychain;
-
-    #[allow(dead_code)]
-    pub enum CachedJwt {
-        Absent,
-        Valid {
-            expires_at_unix: u64,
-            username: Option<String>,
-        },
-        Expired {
-            expired_at_unix: u64,
-        },
-        Malformed,
-        Error(String),
-    }
-
-    pub fn cached_jwt_status(kc: &dyn Keychain) -> CachedJwt {
-        match kc.get_internal(HUB_JWT) {
-            Ok(None) => CachedJwt::Absent,
-            Ok(Some(_)) => CachedJwt::Malformed,
-            Err(e) => CachedJwt::Error(e.to_string()),
-        }
-    }
-
-    pub fn ping_api(_timeout: std::time::Duration) -> Result<String, String> {
-        Err("not implemented yet".into())
-    }
-}
 
 const USAGE: &str = "usage: docker-credential-hub doctor [--network]";
 
@@ -118,13 +85,7 @@ pub fn run(args: &[String]) -> ExitCode {
     }
     watchdog.disarm();
     if network {
-        match ping_api(settings::timeout()) {
-            Ok(what) => r.line(Status::Ok, format!("Docker Hub API: {what}")),
-            Err(e) => r.line(
-                Status::Fail,
-                format!("Docker Hub API: {e} — fix: check the network, HTTPS_PROXY/NO_PROXY and DOCKER_HUB_API_URL"),
-            ),
-        }
+        check_network(&mut r);
     }
     if r.failures == 0 {
         println!(
@@ -139,6 +100,24 @@ pub fn run(args: &[String]) -> ExitCode {
     } else {
         println!("{NAME} doctor: {} check(s) failed", r.failures);
         ExitCode::from(1)
+    }
+}
+
+fn check_network(r: &mut Report) {
+    match hub::ping_api(settings::timeout()) {
+        Ok(what) => r.line(
+            Status::Ok,
+            format!(
+                "Docker Hub API {} answers: {what}",
+                hub::api_url().unwrap_or_default()
+            ),
+        ),
+        Err(e) => r.line(
+            Status::Fail,
+            format!(
+                "Docker Hub API: {e} — fix: check the network connection, HTTPS_PROXY/NO_PROXY and DOCKER_HUB_API_URL"
+            ),
+        ),
     }
 }
 

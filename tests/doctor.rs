@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::keyring::*;
+use support::mock_hub::{MockHub, PASSWORD, USERNAME};
 
 fn bin_dir() -> PathBuf {
     helper_bin().parent().unwrap().to_path_buf()
@@ -342,4 +343,109 @@ fn a_locked_collection_fails_the_probe_with_cause_and_fix() {
         probe.contains("gnome-keyring-daemon --replace --unlock"),
         "{probe}"
     );
+}
+
+/// Log in to the mock Hub so a JWT is cached, as `docker-credential-hub login` does.
+fn login(env: &dyn TestEnv, hub: &MockHub) {
+    let out = env
+        .cmd()
+        .args(["login", "--username", USERNAME, "--password-stdin"])
+        .env("DOCKER_HUB_API_URL", hub.url())
+        .write_stdin(format!("{PASSWORD}\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "login: {}", describe(&out));
+}
+
+fn doctor_with_hub(env: &dyn TestEnv, hub_url: &str, args: &[&str]) -> Output {
+    let mut cmd = env.cmd();
+    cmd.arg("doctor")
+        .args(args)
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir().display(), base_path(env)),
+        )
+        .env("DOCKER_HUB_API_URL", hub_url)
+        .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "10");
+    cmd.output().expect("run doctor")
+}
+
+#[test]
+fn the_cached_hub_jwt_shows_its_expiry_never_itself() {
+    let Some(env) = KeyutilsEnv::new() else {
+        return;
+    };
+    write_config(&env, r#"{"credsStore": "hub"}"#);
+    let hub = MockHub::start();
+    login(&env, &hub);
+    let jwt = hub.last_issued();
+    let out = doctor_with_hub(&env, &hub.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let l = lines(&out);
+    let cached = line(&l, "ok   cached Hub JWT");
+    assert!(
+        cached.starts_with(&format!("ok   cached Hub JWT for {USERNAME}: valid until "))
+            && cached.contains(" UTC (in "),
+        "{cached}"
+    );
+    let all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!all.contains(&jwt), "the JWT was printed");
+    assert!(
+        !all.contains(jwt.split('.').nth(1).unwrap()),
+        "the JWT payload was printed"
+    );
+    assert_eq!(
+        hub.count(support::mock_hub::LOGIN),
+        1,
+        "doctor must not log in"
+    );
+
+    // An expired one says so, and that `token` refreshes it.
+    hub.set_token_lifetime(-120);
+    login(&env, &hub);
+    let out = doctor_with_hub(&env, &hub.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let l = lines(&out);
+    assert!(
+        line(&l, "info cached Hub JWT: expired at ")
+            .ends_with("UTC; the next `docker-credential-hub token` logs in again"),
+        "{l:?}"
+    );
+}
+
+#[test]
+fn network_check_reports_whether_the_hub_api_answers() {
+    let Some(env) = KeyutilsEnv::new() else {
+        return;
+    };
+    write_config(&env, r#"{"credsStore": "hub"}"#);
+    let hub = MockHub::start();
+    let out = doctor_with_hub(&env, &hub.url(), &["--network"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let l = lines(&out);
+    assert!(
+        line(&l, "ok   Docker Hub API ")
+            .starts_with(&format!("ok   Docker Hub API {} answers: HTTP ", hub.url())),
+        "{l:?}"
+    );
+    assert!(
+        hub.requests().iter().any(|r| r.path == "/v2/"),
+        "{:?}",
+        hub.requests()
+    );
+
+    // Nothing listens on the discard port: the check fails with the fix.
+    let out = doctor_with_hub(&env, "http://127.0.0.1:9", &["--network"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let l = lines(&out);
+    let fail = line(&l, "FAIL Docker Hub API: ");
+    assert!(fail.contains("127.0.0.1:9"), "{fail}");
+    assert!(fail.contains("fix: check the network connection"), "{fail}");
+    // Without --network, Hub is never contacted.
+    let before = hub.requests().len();
+    let out = doctor_with_hub(&env, &hub.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(hub.requests().len(), before);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Docker Hub API"));
 }
