@@ -208,6 +208,17 @@ impl KeyringSession {
         Some(session)
     }
 
+    /// What gnome-keyring wrote on stderr, for failure messages.
+    pub fn keyring_log(&self) -> String {
+        read_log(&self.logs.join("gnome-keyring.log"))
+    }
+
+    /// Whether the gnome-keyring daemon is still running.
+    pub fn keyring_alive(&self) -> bool {
+        let mut slot = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(slot.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
     pub fn bus_address(&self) -> &str {
         &self.bus_address
     }
