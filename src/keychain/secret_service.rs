@@ -88,7 +88,7 @@ impl SecretService {
         let attrs = match item.get_attributes() {
             Ok(a) => a,
             // Erased by another process between the search and now.
-            Err(Error::NoEntry) => return Ok(None),
+            Err(e) if vanished(&e) => return Ok(None),
             Err(e) => return Err(map_error(&e)),
         };
         let Some(url) = attrs.get("username") else {
@@ -98,10 +98,13 @@ impl SecretService {
             Some(u) => u.clone(),
             // Not written by us (or damaged): `get` could not serve it, so docker must not
             // be told about it.
-            None => match entry::decode(entry::read(item, map_error)?) {
-                Ok(Some(s)) => s.username,
-                Ok(None) | Err(KeychainError::Corrupt(_)) => return Ok(None),
-                Err(e) => return Err(e),
+            None => match item.get_secret() {
+                Ok(bytes) => match Stored::decode(&bytes) {
+                    Ok(s) => s.username,
+                    Err(_) => return Ok(None),
+                },
+                Err(e) if vanished(&e) => return Ok(None),
+                Err(e) => return Err(map_error(&e)),
             },
         };
         Ok(Some((url.clone(), username)))
@@ -127,6 +130,19 @@ impl SecretService {
             name,
             &format!("docker-credential-hub {name}"),
         )
+    }
+}
+
+/// An item that a concurrent `erase` deleted after our search found it: gnome-keyring
+/// answers calls on its old object path with "Object does not exist".
+fn vanished(err: &Error) -> bool {
+    match err {
+        Error::NoEntry => true,
+        Error::PlatformFailure(e) | Error::NoStorageAccess(e) => {
+            let text = e.to_string();
+            text.contains("Object does not exist") || text.contains("UnknownObject")
+        }
+        _ => false,
     }
 }
 
