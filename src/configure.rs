@@ -17,7 +17,7 @@ use crate::migrate::{self, Found, Origin};
 use crate::protocol::NAME;
 use crate::secret::Secret;
 use crate::settings;
-use crate::watchdog::Watchdog;
+use crate::watchdog::{Channel, Watchdog};
 
 /// Our credsStore value: docker runs `docker-credential-hub`.
 pub const CREDS_STORE: &str = "hub";
@@ -81,7 +81,8 @@ fn unchanged_hint(path: &Path) -> String {
 /// bound each one. Nothing has been written when this fires, so config.json is unchanged.
 fn guarded<T>(path: &Path, work: impl FnOnce() -> T) -> T {
     let deadline = settings::timeout();
-    let watchdog = Watchdog::arm(
+    let watchdog = Watchdog::arm_on(
+        Channel::Stderr,
         deadline,
         format!(
             "{NAME} configure: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); {}; run `{NAME} doctor`",

@@ -29,8 +29,21 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Open the keychain with every call bounded by the deadline (messages on stderr).
 fn open_keychain() -> Result<(Box<dyn Keychain>, keychain::Selection), String> {
-    keychain::open().map_err(|e| format!("cannot open the keychain: {e}"))
+    let deadline = crate::settings::timeout();
+    let guard = crate::watchdog::Watchdog::arm_on(
+        crate::watchdog::Channel::Stderr,
+        deadline,
+        format!(
+            "{NAME}: the keychain did not answer within {} s (a hung Secret Service); run `{NAME} doctor`",
+            deadline.as_secs()
+        ),
+    );
+    let opened = keychain::open().map_err(|e| format!("cannot open the keychain: {e}"));
+    guard.disarm();
+    let (kc, selection) = opened?;
+    Ok((Box::new(keychain::Deadline::new(kc, deadline)), selection))
 }
 
 // ---------------------------------------------------------------------------------- login

@@ -1,5 +1,6 @@
 //! The one small trait between the protocol and the OS keychains, and backend selection.
 
+mod deadline;
 mod entry;
 mod error;
 mod payload;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::secret::Secret;
 
+pub use deadline::Deadline;
 pub use error::KeychainError;
 pub use payload::Stored;
 pub use select::{Backend, Requested, Selection, open, open_in, open_with, requested};
