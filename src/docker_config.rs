@@ -583,3 +583,360 @@ mod tests {
         assert!(strays.is_empty());
     }
 }
+
+/// Property (issue 6, #4): for random documents and random plans, `edit` keeps every key
+/// other than `credsStore` and the stripped secret fields, with its value and its place,
+/// sets `credsStore` as planned and strips exactly the planned fields.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use std::cell::Cell;
+
+    const CASES: u32 = 2000;
+
+    fn is_creds_store(k: &str) -> bool {
+        k.eq_ignore_ascii_case("credsStore")
+    }
+
+    fn is_auths(k: &str) -> bool {
+        k.eq_ignore_ascii_case("auths")
+    }
+
+    fn is_secret_field(k: &str) -> bool {
+        SECRET_FIELDS.iter().any(|f| k.eq_ignore_ascii_case(f))
+    }
+
+    /// Keys of any object: unicode text, and the names that matter at the top level or in
+    /// an `auths` entry, so nested look-alikes (which must stay untouched) are common.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "\\PC{0,8}",
+            2 => prop::sample::select(vec![
+                "credsStore", "CredsStore", "auths", "Auths", "auth", "password", "username",
+                "identitytoken", "email", "credHelpers", "proxies", "psFormat", "HttpHeaders",
+                "ключ", "鍵", "🔑", "",
+            ])
+            .prop_map(str::to_string),
+            1 => "[a-zA-Z]{1,6}",
+        ]
+    }
+
+    /// Numbers that survive a text round trip exactly (serde_json parses floats fast, not
+    /// always to the nearest bit).
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            prop::sample::select(vec![0.5, -0.25, 1e300, 3.0e-7]).prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ]
+    }
+
+    fn nested() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..5)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// One `auths` entry: secret fields in docker's and odd spellings, docker's other
+    /// fields, unknown ones; now and then not an object at all.
+    fn auth_entry() -> impl Strategy<Value = Value> {
+        let field = prop_oneof![
+            3 => prop::sample::select(vec![
+                "auth", "Auth", "AUTH", "username", "UserName", "password", "Password",
+                "identitytoken", "IdentityToken", "email", "serveraddress", "registrytoken",
+            ])
+            .prop_map(str::to_string),
+            1 => key(),
+        ];
+        let value = prop_oneof![
+            3 => "[A-Za-z0-9+/=]{0,24}".prop_map(Value::String),
+            1 => nested(),
+        ];
+        prop_oneof![
+            8 => prop::collection::vec((field, value), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            1 => Just(Value::Null),
+            1 => nested(),
+        ]
+    }
+
+    fn registry() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "https://index.docker.io/v1/",
+                "ghcr.io",
+                "localhost:5000",
+                "registry.example.com",
+                "http://insecure.example:8080",
+            ])
+            .prop_map(str::to_string),
+            "\\PC{0,10}",
+        ]
+    }
+
+    fn auths_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            8 => prop::collection::vec((registry(), auth_entry()), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            1 => Just(Value::Null),
+            1 => nested(),
+        ]
+    }
+
+    /// A config.json: random keys in random order, some of them `credsStore` or `auths`
+    /// in any spelling (repeats included), the rest anything.
+    fn document() -> impl Strategy<Value = Map<String, Value>> {
+        let entry = prop_oneof![
+            1 => (
+                prop::sample::select(vec!["credsStore", "CredsStore", "credsstore", "CREDSSTORE"]),
+                prop_oneof![
+                    4 => "[a-z-]{0,10}".prop_map(Value::String),
+                    1 => Just(Value::Null),
+                    1 => nested(),
+                ],
+            )
+                .prop_map(|(k, v)| (k.to_string(), v)),
+            2 => (prop::sample::select(vec!["auths", "auths", "auths", "Auths"]), auths_value())
+                .prop_map(|(k, v)| (k.to_string(), v)),
+            4 => (key(), nested()),
+        ];
+        prop::collection::vec(entry, 0..10).prop_map(|kv| kv.into_iter().collect())
+    }
+
+    fn registry_keys(doc: &Map<String, Value>) -> Vec<String> {
+        doc.iter()
+            .filter(|(k, _)| is_auths(k))
+            .filter_map(|(_, v)| v.as_object())
+            .flat_map(|m| m.keys().cloned())
+            .collect()
+    }
+
+    /// A document with a plan: strip a random subset of its `auths` keys plus keys it
+    /// does not have, and keep, remove or set `credsStore`.
+    fn case() -> impl Strategy<Value = (Map<String, Value>, Edit)> {
+        document().prop_flat_map(|doc| {
+            let keys = registry_keys(&doc);
+            let n = keys.len();
+            let creds_store = prop_oneof![
+                Just(CredsStore::Keep),
+                Just(CredsStore::Remove),
+                Just(CredsStore::Set("hub".into())),
+                "[a-z0-9-]{0,10}".prop_map(CredsStore::Set),
+            ];
+            let strip = (
+                prop::sample::subsequence(keys, 0..=n),
+                prop::collection::vec(registry(), 0..2),
+            )
+                .prop_map(|(mut s, extra)| {
+                    s.extend(extra);
+                    s
+                });
+            (Just(doc), creds_store, strip)
+                .prop_map(|(doc, creds_store, strip)| (doc, Edit { creds_store, strip }))
+        })
+    }
+
+    /// Order-sensitive text: `Value`'s `==` ignores the order of object keys.
+    fn text(v: &Value) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+
+    fn keys_of(m: &Map<String, Value>) -> Vec<&str> {
+        m.keys().map(String::as_str).collect()
+    }
+
+    /// What must survive: the document without `credsStore` keys, and without the secret
+    /// fields of planned entries (objects only; anything else in `auths` stays).
+    fn survivors(doc: &Map<String, Value>, strip: &[String]) -> (Value, usize) {
+        let mut removed = 0;
+        let kept = doc
+            .iter()
+            .filter(|(k, _)| !is_creds_store(k))
+            .map(|(k, v)| match v {
+                Value::Object(entries) if is_auths(k) => {
+                    let entries = entries
+                        .iter()
+                        .map(|(reg, e)| match e {
+                            Value::Object(fields) if strip.contains(reg) => {
+                                let before = fields.len();
+                                let left: Map<String, Value> = fields
+                                    .iter()
+                                    .filter(|(f, _)| !is_secret_field(f))
+                                    .map(|(f, v)| (f.clone(), v.clone()))
+                                    .collect();
+                                removed += before - left.len();
+                                (reg.clone(), Value::Object(left))
+                            }
+                            other => (reg.clone(), other.clone()),
+                        })
+                        .collect();
+                    (k.clone(), Value::Object(entries))
+                }
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        (Value::Object(kept), removed)
+    }
+
+    #[derive(Default)]
+    struct Tally {
+        keys_kept: Cell<usize>,
+        entries_seen: Cell<usize>,
+        entries_stripped: Cell<usize>,
+        fields_stripped: Cell<usize>,
+        creds_store_keys: Cell<usize>,
+        plans: [Cell<usize>; 3],
+    }
+
+    fn add(c: &Cell<usize>, n: usize) {
+        c.set(c.get() + n);
+    }
+
+    fn check(doc: Map<String, Value>, plan: Edit, t: &Tally) -> Result<(), TestCaseError> {
+        let out = edit(Value::Object(doc.clone()), &plan);
+        let Value::Object(out_map) = &out else {
+            return Err(TestCaseError::fail("edit of an object is not an object"));
+        };
+
+        // 1. Everything but credsStore and the planned secret fields: same values, same order.
+        let (want, removed) = survivors(&doc, &plan.strip);
+        let got: Map<String, Value> = out_map
+            .iter()
+            .filter(|(k, _)| !is_creds_store(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        prop_assert_eq!(text(&Value::Object(got)), text(&want));
+
+        // 2. Exactly the planned fields are gone: none left in a planned entry, and the
+        //    number removed is the number the input had there.
+        let mut entries_out = 0;
+        for (k, v) in out_map {
+            if let (true, Value::Object(entries)) = (is_auths(k), v) {
+                for (reg, e) in entries {
+                    if let (true, Value::Object(fields)) = (plan.strip.contains(reg), e) {
+                        add(&t.entries_stripped, 1);
+                        prop_assert!(!fields.keys().any(|f| is_secret_field(f)), "{reg}");
+                        prop_assert!(!has_secret_fields(fields));
+                    }
+                    entries_out += 1;
+                }
+            }
+        }
+        add(&t.entries_seen, entries_out);
+        add(&t.fields_stripped, removed);
+        let secret_fields = |m: &Map<String, Value>| -> usize {
+            m.iter()
+                .filter(|(k, _)| is_auths(k))
+                .filter_map(|(_, v)| v.as_object())
+                .flat_map(|e| e.values())
+                .filter_map(Value::as_object)
+                .map(|f| f.keys().filter(|k| is_secret_field(k)).count())
+                .sum()
+        };
+        prop_assert_eq!(secret_fields(&doc) - secret_fields(out_map), removed);
+
+        // 3. credsStore as planned, where planned.
+        let in_keys = keys_of(&doc);
+        let out_keys = keys_of(out_map);
+        add(
+            &t.creds_store_keys,
+            in_keys.iter().filter(|k| is_creds_store(k)).count(),
+        );
+        match &plan.creds_store {
+            CredsStore::Keep => {
+                add(&t.plans[0], 1);
+                prop_assert_eq!(&out_keys, &in_keys);
+                for k in in_keys.iter().filter(|k| is_creds_store(k)) {
+                    prop_assert_eq!(text(&out_map[*k]), text(&doc[*k]));
+                }
+                let before = Value::Object(doc.clone());
+                prop_assert_eq!(creds_store(&out), creds_store(&before));
+            }
+            CredsStore::Remove => {
+                add(&t.plans[1], 1);
+                let want: Vec<&str> = in_keys
+                    .iter()
+                    .copied()
+                    .filter(|k| !is_creds_store(k))
+                    .collect();
+                prop_assert_eq!(&out_keys, &want);
+                prop_assert_eq!(creds_store(&out), None);
+            }
+            CredsStore::Set(name) => {
+                add(&t.plans[2], 1);
+                // In place of the first spelling, or appended; later spellings gone.
+                let mut want: Vec<&str> = Vec::new();
+                for k in &in_keys {
+                    if !is_creds_store(k) {
+                        want.push(k);
+                    } else if !want.contains(&"credsStore") {
+                        want.push("credsStore");
+                    }
+                }
+                if !want.contains(&"credsStore") {
+                    want.push("credsStore");
+                }
+                prop_assert_eq!(&out_keys, &want);
+                prop_assert_eq!(&out_map["credsStore"], &Value::String(name.clone()));
+                let expect = (!name.is_empty()).then_some(name.as_str());
+                prop_assert_eq!(creds_store(&out), expect);
+            }
+        }
+        add(
+            &t.keys_kept,
+            out_keys.iter().filter(|k| !is_creds_store(k)).count(),
+        );
+
+        // 4. What is written reads back as the same document, and a config docker could
+        //    read before is still one it can read.
+        let bytes = to_bytes(&out);
+        let back: Value = serde_json::from_slice(&bytes).unwrap();
+        prop_assert_eq!(text(&back), text(&out));
+        if parse(&to_bytes(&Value::Object(doc))).is_ok() {
+            prop_assert!(parse(&bytes).is_ok(), "edit made a valid config invalid");
+        }
+
+        // 5. Applying the same plan again changes nothing.
+        prop_assert_eq!(text(&edit(out.clone(), &plan)), text(&out));
+        Ok(())
+    }
+
+    #[test]
+    fn edit_keeps_everything_but_what_the_plan_changes() {
+        let tally = Tally::default();
+        let mut runner = TestRunner::new(Config::with_cases(CASES));
+        runner
+            .run(&case(), |(doc, plan)| check(doc, plan, &tally))
+            .unwrap();
+        let t = &tally;
+        let line = format!(
+            "property config.json-edit: {CASES} random documents, {} top-level keys kept in order, \
+             {} auths entries ({} planned for stripping, {} secret fields stripped), {} credsStore \
+             spellings; plans keep/remove/set {}/{}/{}; 0 failures",
+            t.keys_kept.get(),
+            t.entries_seen.get(),
+            t.entries_stripped.get(),
+            t.fields_stripped.get(),
+            t.creds_store_keys.get(),
+            t.plans[0].get(),
+            t.plans[1].get(),
+            t.plans[2].get(),
+        );
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/target/tmp"));
+        fs::create_dir_all(dir).unwrap();
+        fs::write(
+            dir.join("reliability-properties-config.txt"),
+            format!("{line}\n"),
+        )
+        .unwrap();
+    }
+}

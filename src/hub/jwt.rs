@@ -218,4 +218,136 @@ mod tests {
             proptest::prop_assert_eq!(claims.exp, u64::try_from(exp).ok());
         }
     }
+
+    /// Property (issue 6, #3) on tokens one damage away from a good one: a token is
+    /// handed out only if it is still a well-formed JWT with a future `exp`, judged by an
+    /// independent reading; anything malformed counts as expired.
+    #[test]
+    fn damaged_tokens_are_fresh_only_when_still_well_formed() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        use std::cell::Cell;
+
+        const CASES: u32 = 3000;
+        const NOW: u64 = 1_700_000_000;
+
+        /// The oracle: exactly three parts of base64url characters, header and payload
+        /// non-empty JSON objects, and the payload's integer `exp`.
+        fn well_formed_exp(t: &str) -> Option<Option<u64>> {
+            let parts: Vec<&str> = t.split('.').collect();
+            let b64 = |p: &str| {
+                p.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'=')
+                    .then(|| BASE64URL.decode(p).ok())
+                    .flatten()
+            };
+            let object = |p: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
+                serde_json::from_slice(&b64(p)?).ok()
+            };
+            if parts.len() != 3 || parts[0].is_empty() || parts[1].is_empty() {
+                return None;
+            }
+            object(parts[0])?;
+            let payload = object(parts[1])?;
+            b64(parts[2])?;
+            Some(payload.get("exp").and_then(|e| e.as_u64()))
+        }
+
+        #[derive(Debug, Clone)]
+        enum Damage {
+            Delete(usize),
+            Insert(usize, char),
+            Replace(usize, char),
+            Truncate(usize),
+            SwapParts,
+        }
+        let damage = prop_oneof![
+            any::<usize>().prop_map(Damage::Delete),
+            (
+                any::<usize>(),
+                prop::sample::select(vec![
+                    '.', '=', '-', '_', '+', '/', ' ', 'A', 'z', '0', '\n', 'é', '\u{0}'
+                ])
+            )
+                .prop_map(|(i, c)| Damage::Insert(i, c)),
+            (
+                any::<usize>(),
+                prop::sample::select(vec!['.', '=', '+', '%', 'A', 'e', '\t', '€'])
+            )
+                .prop_map(|(i, c)| Damage::Replace(i, c)),
+            any::<usize>().prop_map(Damage::Truncate),
+            Just(Damage::SwapParts),
+        ];
+        let claims = prop_oneof![
+            Just(r#"{"exp":4000000000,"sub":"s"}"#.to_string()),
+            Just(r#"{"exp":4000000000.5}"#.to_string()),
+            Just(r#"{"username":"u","exp":1700000059}"#.to_string()),
+            (0u64..5_000_000_000).prop_map(|e| format!(r#"{{"exp":{e}}}"#)),
+        ];
+        let strategy = (claims, prop::collection::vec(damage, 0..4));
+
+        let (malformed, well_formed, fresh) = (Cell::new(0), Cell::new(0), Cell::new(0));
+        let mut runner = TestRunner::new(Config::with_cases(CASES));
+        runner
+            .run(&strategy, |(payload, damages)| {
+                let mut t: Vec<char> = token(&payload).chars().collect();
+                for d in damages {
+                    let at = |i: usize, len: usize| if len == 0 { 0 } else { i % len };
+                    match d {
+                        Damage::Delete(i) if !t.is_empty() => {
+                            t.remove(at(i, t.len()));
+                        }
+                        Damage::Insert(i, c) => t.insert(at(i, t.len() + 1), c),
+                        Damage::Replace(i, c) if !t.is_empty() => {
+                            let i = at(i, t.len());
+                            t[i] = c;
+                        }
+                        Damage::Truncate(i) => t.truncate(at(i, t.len() + 1)),
+                        Damage::SwapParts => {
+                            let s: String = t.iter().collect();
+                            let mut p: Vec<&str> = s.split('.').collect();
+                            if p.len() >= 2 {
+                                p.swap(0, 1);
+                            }
+                            t = p.join(".").chars().collect();
+                        }
+                        _ => {}
+                    }
+                }
+                let t: String = t.into_iter().collect();
+                let is_fresh_now = is_fresh(&t, NOW, FRESHNESS_MARGIN);
+                match well_formed_exp(&t) {
+                    None => {
+                        malformed.set(malformed.get() + 1);
+                        prop_assert!(!is_fresh_now, "malformed but fresh: {t:?}");
+                        prop_assert!(parse(&t).is_none(), "malformed but parsed: {t:?}");
+                    }
+                    Some(exp) => {
+                        well_formed.set(well_formed.get() + 1);
+                        prop_assert!(parse(&t).is_some(), "well-formed but refused: {t:?}");
+                        if let Some(exp) = exp {
+                            prop_assert_eq!(is_fresh_now, exp >= NOW + 60, "{:?}", t);
+                        }
+                    }
+                }
+                if is_fresh_now {
+                    fresh.set(fresh.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        let line = format!(
+            "property jwt-expiry: {CASES} damaged tokens, {} malformed (all treated as expired), {} still well-formed ({} fresh), 0 panics",
+            malformed.get(),
+            well_formed.get(),
+            fresh.get()
+        );
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/target/tmp"));
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("reliability-properties-jwt.txt"),
+            format!("{line}\n"),
+        )
+        .unwrap();
+    }
 }
