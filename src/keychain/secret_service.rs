@@ -8,8 +8,8 @@
 //! `list` must not cost a D-Bus round trip per item (200 registries took 350 ms that way),
 //! so `store` and `erase` also maintain an index item (server URL → username and item path)
 //! under a cross-process file lock. `list` is then one search plus one read: it trusts an
-//! index entry only while its item path is among the search results, and reads the
-//! attributes of any item the index does not know (a store interrupted between its writes).
+//! index entry only while its item path is among the search results, and reads any item
+//! the index does not know (a store interrupted between its writes).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ impl SecretService {
         }
     }
 
-    /// Username for an item the index does not know, from its attributes (or its payload).
+    /// URL and username of an item the index does not know, from the item itself.
     fn unindexed(&self, item: &Entry) -> Result<Option<(String, String)>> {
         let attrs = match item.get_attributes() {
             Ok(a) => a,
@@ -94,18 +94,18 @@ impl SecretService {
         let Some(url) = attrs.get("username") else {
             return Ok(None);
         };
-        let username = match attrs.get(USERNAME_ATTR) {
-            Some(u) => u.clone(),
-            // Not written by us (or damaged): `get` could not serve it, so docker must not
-            // be told about it.
-            None => match item.get_secret() {
-                Ok(bytes) => match Stored::decode(&bytes) {
-                    Ok(s) => s.username,
-                    Err(_) => return Ok(None),
-                },
-                Err(e) if vanished(&e) => return Ok(None),
-                Err(e) => return Err(map_error(&e)),
+        // The payload, not the `docker_username` attribute: a store interrupted between
+        // writing the secret and the attribute leaves the attribute stale, and `list` must
+        // name the username `get` returns. Unindexed items are rare, so the read is cheap.
+        let username = match item.get_secret() {
+            Ok(bytes) => match Stored::decode(&bytes) {
+                Ok(s) => s.username,
+                // Not written by us (or damaged): `get` could not serve it, so docker must
+                // not be told about it.
+                Err(_) => return Ok(None),
             },
+            Err(e) if vanished(&e) => return Ok(None),
+            Err(e) => return Err(map_error(&e)),
         };
         Ok(Some((url.clone(), username)))
     }
@@ -178,11 +178,21 @@ impl Keychain for SecretService {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
         let e = self.cred_entry(server_url)?;
         let _guard = self.lock()?;
+        let mut index = self.read_index()?;
+        // Replacing an item keeps its path, so an index entry naming the old username would
+        // still be trusted if we died (or the daemon did) before the index write below;
+        // drop it first: until the new entry is in, `list` reads the item itself.
+        if index
+            .get(server_url)
+            .is_some_and(|i| i.username != cred.username)
+        {
+            index.remove(server_url);
+            self.write_index(&index)?;
+        }
         entry::write(&e, cred.encode().expose(), map_error)?;
         let attrs = HashMap::from([(USERNAME_ATTR, cred.username.as_str())]);
         e.update_attributes(&attrs).map_err(|e| map_error(&e))?;
         let path = item_path(&e.get_credential().map_err(|e| map_error(&e))?);
-        let mut index = self.read_index()?;
         let new = path.map(|path| Indexed {
             username: cred.username.clone(),
             path,
@@ -199,7 +209,12 @@ impl Keychain for SecretService {
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
         let e = self.cred_entry(server_url)?;
-        entry::decode(entry::read(&e, map_error)?)
+        match entry::read(&e, map_error)? {
+            // gnome-keyring saves a new item before its secret: a daemon killed in between
+            // leaves it empty. Its store failed, and `list` skips it, so it is not there.
+            Some(bytes) if bytes.expose().is_empty() => Ok(None),
+            bytes => entry::decode(bytes),
+        }
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
