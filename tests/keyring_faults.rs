@@ -365,7 +365,7 @@ fn a_daemon_killed_mid_operation_leaves_nothing_half_written() {
     for round in 0..ROUNDS {
         let stop = AtomicBool::new(false);
         let (done, failures) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        // Calls that had started when the SIGKILL went out and then failed: cut mid-way.
+        // Failed calls that had started before the SIGKILL went out.
         let (killed_at, cut) = (Mutex::new(None::<Instant>), AtomicUsize::new(0));
         let mut rng = Rng::seeded(round as u64);
         // Kill after a random 0.3–1.2 s of work: each call takes tens of milliseconds, so
@@ -478,7 +478,10 @@ fn a_daemon_killed_mid_operation_leaves_nothing_half_written() {
                     // it leaves an empty item. The store reported failure, and get (above)
                     // and list treat the item as absent; anything else would be partial.
                     for item in &mine {
-                        assert_eq!(item.fields["secret"], "", "round {round}: {key}: {item:#?}");
+                        assert!(
+                            item.fields["secret"].is_empty(),
+                            "round {round}: {key}: {item:#?}"
+                        );
                         unfinished += 1;
                     }
                 }
@@ -505,7 +508,10 @@ fn a_daemon_killed_mid_operation_leaves_nothing_half_written() {
             extra.is_empty(),
             "round {round}: unknown keys listed: {extra:?}"
         );
-        let complete = found.iter().filter(|i| i.fields["secret"] != "").count();
+        let complete = found
+            .iter()
+            .filter(|i| !i.fields["secret"].is_empty())
+            .count();
         assert_eq!(
             complete,
             listed.len(),
