@@ -60,6 +60,9 @@ pub enum Reply {
     ResetMidBody,
     /// 200 whose token field holds something that is not a JWT.
     NotJwt,
+    /// Behave like Hub, but only after this many milliseconds (a slow login that concurrent
+    /// callers pile up behind).
+    Slow(u64),
 }
 
 /// One recorded request.
@@ -302,8 +305,11 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
             .or_else(|| s.always.get(&request.path).cloned())
             .unwrap_or(Reply::Normal)
     };
+    if let Reply::Slow(millis) = reply {
+        thread::sleep(Duration::from_millis(millis));
+    }
     match reply {
-        Reply::Normal => {
+        Reply::Normal | Reply::Slow(_) => {
             let (status, body) = normal(&request, state, serial);
             respond(
                 &mut conn,
