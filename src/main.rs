@@ -36,9 +36,20 @@ fn main() -> ExitCode {
             Some(_) => protocol_error(&format!(
                 "{NAME}: {action} takes no arguments; it reads its request from stdin"
             )),
-            None => protocol_error(&format!("{NAME}: unknown action: {action}")),
+            // A typo is worth repeating; anything else may be a secret typed in the wrong place.
+            None if looks_like_a_word(action) => {
+                protocol_error(&format!("{NAME}: unknown action: {action}"))
+            }
+            None => protocol_error(&format!(
+                "{NAME}: unknown action (not shown, in case it is a secret); run `{NAME} help`"
+            )),
         },
     }
+}
+
+/// Letters and dashes only, and short: a mistyped action or option, not a password.
+fn looks_like_a_word(arg: &str) -> bool {
+    (1..=24).contains(&arg.len()) && arg.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
 }
 
 const HELP: &str = "
