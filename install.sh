@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build docker-credential-hub and install it into ${PREFIX:-$HOME/.local}/bin.
-#   ./install.sh                 build (cargo build --release --locked), install, then run
+#   ./install.sh                 build (scripts/build-release.sh: cargo build --release --locked), install, then run
 #                                `docker-credential-hub configure`; safe to re-run
 #   ./install.sh --no-configure  build and install only; leave docker's config.json alone
 #   ./install.sh --uninstall     `docker-credential-hub configure --undo`, then remove the binary
@@ -64,10 +64,7 @@ command -v cargo >/dev/null || {
     exit 1
 }
 
-cargo build --release --locked
-built="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-built="${built:-target}/release/$name"
+built="$(./scripts/build-release.sh)"
 [[ -x "$built" ]] || {
     echo "build finished but $built is missing" >&2
     exit 1
