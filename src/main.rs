@@ -86,14 +86,17 @@ fn protocol_action(action: Action) -> ! {
             }
         }
     };
+    // Only a daemon can hang; kernel keyutils answers at once, so skip the thread there.
     let deadline = settings::timeout();
-    let watchdog = Watchdog::arm(
-        deadline,
-        format!(
-            "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",
-            deadline.as_secs()
-        ),
-    );
+    let watchdog = keychain::may_block().then(|| {
+        Watchdog::arm(
+            deadline,
+            format!(
+                "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",
+                deadline.as_secs()
+            ),
+        )
+    });
     let mut selection = None;
     let mut open = || {
         let (kc, sel) = keychain::open()?;
@@ -101,7 +104,9 @@ fn protocol_action(action: Action) -> ! {
         Ok(kc)
     };
     let outcome = helper::run(action, &input, &mut open);
-    watchdog.disarm();
+    if let Some(w) = &watchdog {
+        w.disarm();
+    }
     if let Some(sel) = &selection
         && sel.volatile
         && action == Action::Store
