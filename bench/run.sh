@@ -17,5 +17,5 @@ if ((${#missing[@]})); then
   exit 1
 fi
 
-cargo build --release --locked --quiet
-exec python3 bench/bench.py target/release/docker-credential-hub "$@"
+helper=$(./scripts/build-release.sh --quiet)
+exec python3 bench/bench.py "$helper" "$@"

@@ -36,9 +36,20 @@ fn main() -> ExitCode {
             Some(_) => protocol_error(&format!(
                 "{NAME}: {action} takes no arguments; it reads its request from stdin"
             )),
-            None => protocol_error(&format!("{NAME}: unknown action: {action}")),
+            // A typo is worth repeating; anything else may be a secret typed in the wrong place.
+            None if looks_like_a_word(action) => {
+                protocol_error(&format!("{NAME}: unknown action: {action}"))
+            }
+            None => protocol_error(&format!(
+                "{NAME}: unknown action (not shown, in case it is a secret); run `{NAME} help`"
+            )),
         },
     }
+}
+
+/// Letters and dashes only, and short: a mistyped action or option, not a password.
+fn looks_like_a_word(arg: &str) -> bool {
+    (1..=24).contains(&arg.len()) && arg.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
 }
 
 const HELP: &str = "
@@ -75,14 +86,17 @@ fn protocol_action(action: Action) -> ! {
             }
         }
     };
+    // Only a daemon can hang; kernel keyutils answers at once, so skip the thread there.
     let deadline = settings::timeout();
-    let watchdog = Watchdog::arm(
-        deadline,
-        format!(
-            "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",
-            deadline.as_secs()
-        ),
-    );
+    let watchdog = keychain::may_block().then(|| {
+        Watchdog::arm(
+            deadline,
+            format!(
+                "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",
+                deadline.as_secs()
+            ),
+        )
+    });
     let mut selection = None;
     let mut open = || {
         let (kc, sel) = keychain::open()?;
@@ -90,7 +104,9 @@ fn protocol_action(action: Action) -> ! {
         Ok(kc)
     };
     let outcome = helper::run(action, &input, &mut open);
-    watchdog.disarm();
+    if let Some(w) = &watchdog {
+        w.disarm();
+    }
     if let Some(sel) = &selection
         && sel.volatile
         && action == Action::Store

@@ -1,6 +1,10 @@
 //! Linux kernel keyutils through linux-keyutils-keyring-store: the fallback for headless
 //! machines with no Secret Service. Keys live in kernel memory and are gone after a reboot.
 //!
+//! A kernel key holds at most 32767 bytes. Larger values (64 KiB cloud tokens, a long index)
+//! are split into parts under a helper-private service name, and the key itself holds a
+//! small manifest naming the parts' generation; a reader that races a writer retries.
+//!
 //! keyutils has no search, so `list` reads an index key (server URL → username) that every
 //! `store` and `erase` rewrites under a cross-process file lock. `list` also drops index
 //! entries whose key has vanished, so a process killed between its two writes can never
@@ -29,8 +33,16 @@ pub struct Keyutils {
     store: Arc<CredentialStore>,
     service: String,
     internal: String,
+    parts: String,
     lock_timeout: Duration,
 }
+
+/// The largest value one kernel key holds (a "user" key's payload limit).
+const MAX_KEY: usize = 32767;
+/// Size of each part of a larger value.
+const PART: usize = 32000;
+/// A key whose value was split starts with this; stored JSON always starts with `{`.
+const MANIFEST: &str = "dch-parts:";
 
 impl Keyutils {
     pub fn open(service: &str, lock_timeout: Duration) -> Result<Self> {
@@ -39,6 +51,7 @@ impl Keyutils {
             store,
             service: service.to_string(),
             internal: internal_service(service),
+            parts: format!("{service}:parts"),
             lock_timeout,
         };
         // Building an entry touches the session keyring: this is where a seccomp filter
@@ -55,9 +68,89 @@ impl Keyutils {
         super::index_lock(&format!("keyutils-{}", self.service), self.lock_timeout)
     }
 
+    fn part(&self, user: &str, generation: &str, i: usize) -> Result<Entry> {
+        self.entry(&self.parts, &format!("{user}#{generation}.{i}"))
+    }
+
+    /// Store a value of any size under (service, user). Writers hold the index lock.
+    fn put(&self, service: &str, user: &str, bytes: &[u8]) -> Result<()> {
+        let main = self.entry(service, user)?;
+        let old = read(&main)?.and_then(|v| manifest(v.expose()));
+        if bytes.len() <= MAX_KEY && !bytes.starts_with(MANIFEST.as_bytes()) {
+            write(&main, bytes)?;
+        } else {
+            let generation = unique_generation();
+            let chunks: Vec<&[u8]> = bytes.chunks(PART).collect();
+            for (i, chunk) in chunks.iter().enumerate() {
+                if let Err(e) = write(&self.part(user, &generation, i)?, chunk) {
+                    self.drop_parts(user, &generation, i);
+                    return Err(e);
+                }
+            }
+            let head = format!("{MANIFEST}{generation}:{}", chunks.len());
+            if let Err(e) = write(&main, head.as_bytes()) {
+                self.drop_parts(user, &generation, chunks.len());
+                return Err(e);
+            }
+        }
+        if let Some((generation, n)) = old {
+            self.drop_parts(user, &generation, n);
+        }
+        Ok(())
+    }
+
+    /// Read a value stored by `put`. Retries when a concurrent writer replaced the parts
+    /// between reading the manifest and reading them.
+    fn fetch(&self, service: &str, user: &str) -> Result<Option<Secret<Vec<u8>>>> {
+        let main = self.entry(service, user)?;
+        for _ in 0..5 {
+            let Some(value) = read(&main)? else {
+                return Ok(None);
+            };
+            let Some((generation, n)) = manifest(value.expose()) else {
+                return Ok(Some(value));
+            };
+            let mut whole = Vec::with_capacity(n * PART);
+            let mut complete = true;
+            for i in 0..n {
+                match read(&self.part(user, &generation, i)?)? {
+                    Some(chunk) => whole.extend_from_slice(chunk.expose()),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if complete {
+                return Ok(Some(Secret::new(whole)));
+            }
+        }
+        Err(KeychainError::Failed(
+            "a large keyutils value kept changing while it was read; retry".into(),
+        ))
+    }
+
+    /// Delete a value stored by `put`, parts included.
+    fn remove(&self, service: &str, user: &str) -> Result<bool> {
+        let main = self.entry(service, user)?;
+        let old = read(&main)?.and_then(|v| manifest(v.expose()));
+        let existed = delete(&main)?;
+        if let Some((generation, n)) = old {
+            self.drop_parts(user, &generation, n);
+        }
+        Ok(existed)
+    }
+
+    fn drop_parts(&self, user: &str, generation: &str, n: usize) {
+        for i in 0..n {
+            if let Ok(e) = self.part(user, generation, i) {
+                let _ = delete(&e);
+            }
+        }
+    }
+
     fn read_index(&self) -> Result<BTreeMap<String, String>> {
-        let e = self.entry(&self.internal, INDEX_NAME)?;
-        match read(&e)? {
+        match self.fetch(&self.internal, INDEX_NAME)? {
             None => Ok(BTreeMap::new()),
             // A damaged index is rebuilt from the next store/erase; better an incomplete
             // list than a failing `docker build`.
@@ -66,18 +159,39 @@ impl Keyutils {
     }
 
     fn write_index(&self, index: &BTreeMap<String, String>) -> Result<()> {
-        let e = self.entry(&self.internal, INDEX_NAME)?;
         if index.is_empty() {
-            delete(&e).map(|_| ())
+            self.remove(&self.internal, INDEX_NAME).map(|_| ())
         } else {
             let json = serde_json::to_vec(index).expect("serialising strings cannot fail");
-            write(&e, &json)
+            self.put(&self.internal, INDEX_NAME, &json)
         }
     }
 
     fn exists(&self, server_url: &str) -> Result<bool> {
         Ok(find(&self.entry(&self.service, server_url)?)?.is_some())
     }
+}
+
+/// `dch-parts:<generation>:<count>` → (generation, count).
+fn manifest(value: &[u8]) -> Option<(String, usize)> {
+    let text = std::str::from_utf8(value).ok()?.strip_prefix(MANIFEST)?;
+    let (generation, n) = text.split_once(':')?;
+    Some((generation.to_string(), n.parse().ok()?))
+}
+
+/// A name no other write uses: time, process and a per-process counter.
+fn unique_generation() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{nanos:x}-{:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn cred_of(e: &Entry) -> Result<&Cred> {
@@ -224,9 +338,8 @@ fn classify(kind: &str, text: &str) -> KeychainError {
 
 impl Keychain for Keyutils {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
-        let key = self.entry(&self.service, server_url)?;
         let _guard = self.lock()?;
-        write(&key, cred.encode().expose())?;
+        self.put(&self.service, server_url, cred.encode().expose())?;
         let mut index = self.read_index()?;
         let previous = index.insert(server_url.to_string(), cred.username.clone());
         if previous.as_ref() == Some(&cred.username) {
@@ -236,7 +349,7 @@ impl Keychain for Keyutils {
             // Without its index entry `list` would never show a new key, so a failed store
             // takes it back out. (A replaced key keeps its new value and its old index entry.)
             if previous.is_none() {
-                let _ = delete(&key);
+                let _ = self.remove(&self.service, server_url);
             }
             return Err(err);
         }
@@ -244,14 +357,12 @@ impl Keychain for Keyutils {
     }
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
-        let e = self.entry(&self.service, server_url)?;
-        entry::decode(read(&e)?)
+        entry::decode(self.fetch(&self.service, server_url)?)
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
-        let e = self.entry(&self.service, server_url)?;
         let _guard = self.lock()?;
-        let existed = delete(&e)?;
+        let existed = self.remove(&self.service, server_url)?;
         let mut index = self.read_index()?;
         if index.remove(server_url).is_some() {
             self.write_index(&index)?;
@@ -274,17 +385,14 @@ impl Keychain for Keyutils {
     }
 
     fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        entry::to_text(read(&self.entry(&self.internal, name)?)?)
+        entry::to_text(self.fetch(&self.internal, name)?)
     }
 
     fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        write(
-            &self.entry(&self.internal, name)?,
-            value.expose().as_bytes(),
-        )
+        self.put(&self.internal, name, value.expose().as_bytes())
     }
 
     fn erase_internal(&self, name: &str) -> Result<bool> {
-        delete(&self.entry(&self.internal, name)?)
+        self.remove(&self.internal, name)
     }
 }

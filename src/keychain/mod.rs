@@ -21,7 +21,7 @@ use crate::secret::Secret;
 pub use deadline::Deadline;
 pub use error::KeychainError;
 pub use payload::Stored;
-pub use select::{Backend, Requested, Selection, open, open_in, open_with, requested};
+pub use select::{Backend, Requested, Selection, may_block, open, open_in, open_with, requested};
 
 pub type Result<T> = std::result::Result<T, KeychainError>;
 

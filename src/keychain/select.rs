@@ -130,6 +130,19 @@ fn with_context(err: KeychainError, ss: &str) -> KeychainError {
     KeychainError::Unavailable(format!("no keychain is usable: {ss}, and {err}"))
 }
 
+/// Whether opening the keychain may talk to a daemon that can hang (the Secret Service, the
+/// macOS and Windows keychains). Kernel keyutils answers or fails at once.
+pub fn may_block() -> bool {
+    #[cfg(target_os = "linux")]
+    return match requested() {
+        Ok(Requested::Keyutils) => false,
+        Ok(Requested::Auto) => session_bus_configured(),
+        _ => true,
+    };
+    #[cfg(not(target_os = "linux"))]
+    return true;
+}
+
 /// zbus reads DBUS_SESSION_BUS_ADDRESS, and without it `$XDG_RUNTIME_DIR/bus`.
 #[cfg(target_os = "linux")]
 fn session_bus_configured() -> bool {

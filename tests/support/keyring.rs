@@ -255,6 +255,31 @@ impl KeyringSession {
         }
     }
 
+    /// Freeze the gnome-keyring daemon (SIGSTOP), as a wedged daemon would be: it keeps its
+    /// bus name, so calls reach it and are never answered. `continue_keyring_daemon` thaws it.
+    pub fn stop_keyring_daemon(&self) {
+        self.signal_keyring_daemon(libc::SIGSTOP);
+    }
+
+    /// Thaw a daemon frozen by `stop_keyring_daemon` (SIGCONT).
+    pub fn continue_keyring_daemon(&self) {
+        self.signal_keyring_daemon(libc::SIGCONT);
+    }
+
+    fn signal_keyring_daemon(&self, signal: i32) {
+        let slot = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
+        let child = slot.as_ref().expect("no gnome-keyring daemon is running");
+        let pid = i32::try_from(child.id()).expect("pid fits in pid_t");
+        // SAFETY: kill(2) on our own child, which is not reaped while we hold the slot lock.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            rc,
+            0,
+            "kill({pid}, {signal}) failed: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// Start a fresh gnome-keyring on the same bus with the same HOME and password, so the
     /// login collection (and everything stored in it) comes back unlocked. Any running
     /// daemon is killed first.

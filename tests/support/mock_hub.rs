@@ -60,6 +60,9 @@ pub enum Reply {
     ResetMidBody,
     /// 200 whose token field holds something that is not a JWT.
     NotJwt,
+    /// Behave like Hub, but only after this many milliseconds (a slow login that concurrent
+    /// callers pile up behind).
+    Slow(u64),
 }
 
 /// One recorded request.
@@ -89,6 +92,12 @@ struct State {
     access_token: String,
     two_factor: bool,
     token_lifetime: i64,
+    /// The 2FA code `/v2/users/2fa-login` accepts.
+    otp_code: String,
+    /// Extra claims put in the payload of every issued token (hygiene canaries).
+    extra_claims: serde_json::Map<String, Value>,
+    /// Mixed into the signature part of every issued token.
+    signature_tag: String,
     /// Scripted replies, consumed one per request, before `always`.
     queued: HashMap<String, VecDeque<Reply>>,
     always: HashMap<String, Reply>,
@@ -117,6 +126,9 @@ impl MockHub {
                 access_token: ACCESS_TOKEN.into(),
                 two_factor: false,
                 token_lifetime: 3600,
+                otp_code: OTP_CODE.into(),
+                extra_claims: serde_json::Map::new(),
+                signature_tag: String::new(),
                 queued: HashMap::new(),
                 always: HashMap::new(),
                 requests: Vec::new(),
@@ -167,6 +179,34 @@ impl MockHub {
         self.with(|s| s.password = password.into());
     }
 
+    /// The account's personal access token (must start with `dckr_pat_` to be used as one).
+    pub fn set_access_token(&self, token: &str) {
+        self.with(|s| s.access_token = token.into());
+    }
+
+    /// The account no longer asks for a second factor.
+    pub fn disable_two_factor(&self) {
+        self.with(|s| s.two_factor = false);
+    }
+
+    /// The 2FA code the mock accepts instead of `OTP_CODE`.
+    pub fn set_otp_code(&self, code: &str) {
+        self.with(|s| s.otp_code = code.into());
+    }
+
+    /// Every token issued from now on carries the claim `name: value` in its payload.
+    pub fn set_claim(&self, name: &str, value: &str) {
+        self.with(|s| {
+            s.extra_claims
+                .insert(name.into(), Value::String(value.into()))
+        });
+    }
+
+    /// Every token issued from now on has `tag` inside its (base64url) signature part.
+    pub fn set_signature_tag(&self, tag: &str) {
+        self.with(|s| s.signature_tag = tag.into());
+    }
+
     /// The next request to `path` gets `reply`; later ones go on as before.
     pub fn then(&self, path: &str, reply: Reply) -> &Self {
         self.with(|s| s.queued.entry(path.into()).or_default().push_back(reply));
@@ -213,16 +253,30 @@ impl Drop for MockHub {
 
 /// A JWT-shaped token: header.payload.signature, all base64url without padding.
 pub fn make_jwt(exp: i64, username: &str, serial: u64) -> String {
+    make_jwt_with(exp, username, serial, &serde_json::Map::new(), "")
+}
+
+/// `make_jwt` with extra payload claims and `tag` mixed into the signature.
+pub fn make_jwt_with(
+    exp: i64,
+    username: &str,
+    serial: u64,
+    extra_claims: &serde_json::Map<String, Value>,
+    tag: &str,
+) -> String {
     let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": "mock"});
-    let payload = json!({
+    let mut payload = json!({
         "exp": exp,
         "iat": now(),
         "sub": format!("0000-mock-{serial}"),
         "username": username,
         "jti": format!("mock-{serial}"),
     });
-    let signature = URL_SAFE_NO_PAD.encode(format!("mock-signature-{serial}-{}", now()));
+    if let Some(map) = payload.as_object_mut() {
+        map.extend(extra_claims.clone());
+    }
+    let signature = URL_SAFE_NO_PAD.encode(format!("mock-signature-{serial}-{}{tag}", now()));
     format!("{}.{}.{signature}", b64(&header), b64(&payload))
 }
 
@@ -251,8 +305,11 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
             .or_else(|| s.always.get(&request.path).cloned())
             .unwrap_or(Reply::Normal)
     };
+    if let Reply::Slow(millis) = reply {
+        thread::sleep(Duration::from_millis(millis));
+    }
     match reply {
-        Reply::Normal => {
+        Reply::Normal | Reply::Slow(_) => {
             let (status, body) = normal(&request, state, serial);
             respond(
                 &mut conn,
@@ -355,7 +412,13 @@ fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Valu
     };
     let issue = |s: &mut State| {
         let n = serial.fetch_add(1, Ordering::SeqCst);
-        let token = make_jwt(now() + s.token_lifetime, &s.username, n);
+        let token = make_jwt_with(
+            now() + s.token_lifetime,
+            &s.username,
+            n,
+            &s.extra_claims,
+            &s.signature_tag,
+        );
         s.issued.push(token.clone());
         token
     };
@@ -377,7 +440,7 @@ fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Valu
             }
         }
         ("POST", TWO_FA_LOGIN) => {
-            if !s.pending_2fa.contains(&field("login_2fa_token")) || field("code") != OTP_CODE {
+            if !s.pending_2fa.contains(&field("login_2fa_token")) || field("code") != s.otp_code {
                 (
                     401,
                     json!({"detail": "Incorrect authentication credentials"}),

@@ -53,13 +53,13 @@ pub enum EncryptionType {
     Dh,
 }
 
-struct Keypair {
+pub(crate) struct Keypair {
     private: BigUint,
     public: BigUint,
 }
 
 impl Keypair {
-    fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         // docker-credential-hub patch: a 256-bit private exponent instead of 1024 bits. The
         // 1024-bit MODP group offers about 80-bit security; an exponent of at least twice
         // that (RFC 3526 section 8, NIST SP 800-56A) loses nothing, and each exponentiation
@@ -168,15 +168,18 @@ impl Session {
                     aes_key: None,
                 })
             }
-            EncryptionType::Dh => {
-                let keypair = Keypair::generate();
-
-                let session = service_proxy
-                    .open_session(ALGORITHM_DH, keypair.public.to_bytes_be().into())?;
-
-                Self::encrypted_session(&keypair, session)
-            }
+            EncryptionType::Dh => Self::new_blocking_with_keypair(service_proxy, &Keypair::generate()),
         }
+    }
+
+    /// An encrypted session with a key pair generated beforehand (docker-credential-hub patch).
+    pub(crate) fn new_blocking_with_keypair(
+        service_proxy: &ServiceProxyBlocking,
+        keypair: &Keypair,
+    ) -> Result<Self, Error> {
+        let session =
+            service_proxy.open_session(ALGORITHM_DH, keypair.public.to_bytes_be().into())?;
+        Self::encrypted_session(keypair, session)
     }
 
     pub async fn new(

@@ -41,8 +41,25 @@ impl<'a> SecretService<'a> {
     ///
     /// This will initialize its own connection to the session bus.
     pub fn connect(encryption: EncryptionType) -> Result<SecretService<'a>, Error> {
+        // docker-credential-hub patch: generate the Diffie-Hellman key pair on another thread
+        // while this one connects and authenticates to the bus; both take a fraction of a
+        // millisecond, and a credential helper pays them on every invocation.
+        let keypair = match encryption {
+            EncryptionType::Dh => Some(std::thread::spawn(crate::session::Keypair::generate)),
+            EncryptionType::Plain => None,
+        };
         let conn = zbus::blocking::Connection::session().map_err(util::handle_conn_error)?;
-        Self::connect_with_existing(encryption, conn)
+        let Some(keypair) = keypair else {
+            return Self::connect_with_existing(encryption, conn);
+        };
+        let keypair = keypair.join().expect("key pair generation panicked");
+        let service_proxy = ServiceProxyBlocking::new(&conn).map_err(util::handle_conn_error)?;
+        let session = Session::new_blocking_with_keypair(&service_proxy, &keypair)?;
+        Ok(SecretService {
+            conn,
+            session,
+            service_proxy,
+        })
     }
 
     /// Creates a new [SecretService] instance, utilizing an existing connection handle.
