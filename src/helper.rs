@@ -110,6 +110,36 @@ pub fn run(action: Action, input: &[u8], open: Opener) -> Outcome {
     }
 }
 
+/// `get` through the Secret Service fast path (see `keychain::fast_get`): `None` when that
+/// path cannot answer, and the caller runs the normal one.
+#[cfg(target_os = "linux")]
+pub fn fast_get(input: &[u8]) -> Option<Outcome> {
+    use crate::keychain::fast_get::{self, FastGet};
+    if !crate::keychain::may_block() {
+        return None;
+    }
+    let url = protocol::parse_server_url(input).ok()?;
+    let keys = registry::lookup_keys(&url);
+    let (stdout, code) = match fast_get::get(&crate::keychain::service_name(), &keys)? {
+        FastGet::Found(found) => (
+            protocol::encode_get(&url, &found.username, &found.secret),
+            0,
+        ),
+        FastGet::NotFound => (format!("{}\n", protocol::ERR_NOT_FOUND), 1),
+    };
+    Some(Outcome {
+        stdout,
+        code,
+        stored: None,
+        keychain: None,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn fast_get(_input: &[u8]) -> Option<Outcome> {
+    None
+}
+
 fn opened<'k>(
     slot: &'k mut Option<Box<dyn Keychain>>,
     open: Opener,

@@ -103,7 +103,11 @@ fn protocol_action(action: Action) -> ! {
         selection = Some(sel);
         Ok(kc)
     };
-    let outcome = helper::run(action, &input, &mut open);
+    let fast = match action {
+        Action::Get => helper::fast_get(&input),
+        _ => None,
+    };
+    let outcome = fast.unwrap_or_else(|| helper::run(action, &input, &mut open));
     if let Some(w) = &watchdog {
         w.disarm();
     }

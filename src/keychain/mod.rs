@@ -3,6 +3,8 @@
 mod deadline;
 mod entry;
 mod error;
+#[cfg(target_os = "linux")]
+pub mod fast_get;
 mod payload;
 mod select;
 

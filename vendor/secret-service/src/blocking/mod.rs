@@ -23,6 +23,9 @@ pub use collection::Collection;
 mod item;
 pub use item::Item;
 
+/// A Diffie-Hellman key pair being generated on another thread (docker-credential-hub patch).
+pub struct PreparedDh(std::thread::JoinHandle<crate::session::Keypair>);
+
 /// Secret Service Struct.
 ///
 /// This the main entry point for usage of the library.
@@ -44,15 +47,30 @@ impl<'a> SecretService<'a> {
         // docker-credential-hub patch: generate the Diffie-Hellman key pair on another thread
         // while this one connects and authenticates to the bus; both take a fraction of a
         // millisecond, and a credential helper pays them on every invocation.
-        let keypair = match encryption {
-            EncryptionType::Dh => Some(std::thread::spawn(crate::session::Keypair::generate)),
+        let prepared = match encryption {
+            EncryptionType::Dh => Some(Self::prepare_dh()),
             EncryptionType::Plain => None,
         };
         let conn = zbus::blocking::Connection::session().map_err(util::handle_conn_error)?;
-        let Some(keypair) = keypair else {
-            return Self::connect_with_existing(encryption, conn);
-        };
-        let keypair = keypair.join().expect("key pair generation panicked");
+        match prepared {
+            Some(prepared) => Self::connect_prepared(conn, prepared),
+            None => Self::connect_with_existing(encryption, conn),
+        }
+    }
+
+    /// Start generating the Diffie-Hellman key pair of an encrypted session on another thread
+    /// (docker-credential-hub patch), to hand to [SecretService::connect_prepared] later.
+    pub fn prepare_dh() -> PreparedDh {
+        PreparedDh(std::thread::spawn(crate::session::Keypair::generate))
+    }
+
+    /// Open an encrypted session on an existing connection with a key pair from
+    /// [SecretService::prepare_dh] (docker-credential-hub patch).
+    pub fn connect_prepared(
+        conn: zbus::blocking::Connection,
+        prepared: PreparedDh,
+    ) -> Result<SecretService<'a>, Error> {
+        let keypair = prepared.0.join().expect("key pair generation panicked");
         let service_proxy = ServiceProxyBlocking::new(&conn).map_err(util::handle_conn_error)?;
         let session = Session::new_blocking_with_keypair(&service_proxy, &keypair)?;
         Ok(SecretService {
