@@ -557,10 +557,12 @@ fn a_keychain_that_refuses_a_write_leaves_config_json_byte_identical() {
     let Some(env) = KeyutilsEnv::new() else {
         return;
     };
-    // keyutils holds at most 32767 bytes per key.
-    let big = "B".repeat(40_000);
+    // A kernel key's name holds at most 4095 bytes; values of any size are split into
+    // parts, so an over-long registry name is what keyutils refuses.
+    let long_host = format!("big-{}.example.com", "x".repeat(5000));
+    let big = "B".repeat(400);
     let original = format!(
-        r#"{{"auths": {{"small.example.com": {{"auth": "{}"}}, "big.example.com": {{"username": "big", "password": "{big}"}}}}}}"#,
+        r#"{{"auths": {{"small.example.com": {{"auth": "{}"}}, "{long_host}": {{"username": "big", "password": "{big}"}}}}}}"#,
         b64("s:Small-Secret-6666")
     );
     std::fs::write(config_path(&env), &original).unwrap();
@@ -568,7 +570,7 @@ fn a_keychain_that_refuses_a_write_leaves_config_json_byte_identical() {
     assert_untouched(&env, original.as_bytes(), &out);
     let err = stderr(&out);
     assert!(
-        err.contains("cannot move big.example.com (username big)") && err.contains("32767"),
+        err.contains(&format!("cannot move {long_host} (username big)")) && err.contains("4095"),
         "{}",
         describe(&out)
     );
