@@ -13,6 +13,7 @@ SPEC: {"runs": 30, "warmup": 5, "cases": [{"name":..., "cmd": [...], "stdin": ".
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -47,7 +48,9 @@ def measure(case):
     code = os.waitstatus_to_exitcode(status)
     expect = case.get("expect", 0)
     if code != expect:
-        sys.exit(f"{case['name']}: exit {code}, expected {expect}: {b''.join(chunks)[:200]!r}")
+        again = subprocess.run(case["cmd"], input=data, env=env, capture_output=True)
+        sys.exit(f"{case['name']}: exit {code}, expected {expect}: {b''.join(chunks)[:200]!r}; "
+                 f"run again: exit {again.returncode}, stderr {again.stderr[:300]!r}")
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
 
 
