@@ -19,6 +19,7 @@ from harness import measure  # noqa: E402
 
 HELPER = os.path.abspath(sys.argv[1])
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+KEYRING = []  # (process, log path) of the private gnome-keyring-daemon
 WARMUP = 5
 URL = "https://registry.bench.example:5000/v1/"
 SECRET = "bench-secret-0123456789abcdef"
@@ -33,8 +34,15 @@ def private_session():
                          env=env, capture_output=True, text=True, check=True).stdout.split("\n")
     env["DBUS_SESSION_BUS_ADDRESS"] = out[0].strip()
     pids = [int(out[1])]
-    subprocess.run(["gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize"],
-                   input="bench", env=env, capture_output=True, text=True, check=True)
+    # In the foreground, as our child, logging to a file: if the daemon dies mid-run the
+    # benchmark says so (with its last words) instead of timing a re-activated, locked one.
+    log = open(os.path.join(home, "gnome-keyring.log"), "w")
+    keyring = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, env=env)
+    keyring.stdin.write(b"bench")
+    keyring.stdin.close()
+    pids.append(keyring.pid)
+    KEYRING.append((keyring, os.path.join(home, "gnome-keyring.log")))
     for _ in range(100):
         if subprocess.run(["secret-tool", "search", "bench", "probe"], env=env,
                           capture_output=True).returncode in (0, 1):
@@ -79,7 +87,15 @@ def case(name, cmd, env, stdin="", expect=0):
     return {"name": name, "cmd": cmd, "env": env, "stdin": stdin, "expect": expect}
 
 
+def check_keyring():
+    for proc, log in KEYRING:
+        if proc.poll() is not None:
+            sys.exit(f"bench: gnome-keyring-daemon exited ({proc.returncode}) during the run; its log:\n"
+                     + open(log).read()[-2000:])
+
+
 def interleave(cases):
+    check_keyring()
     for _ in range(WARMUP):
         for c in cases:
             measure(c)
@@ -87,6 +103,7 @@ def interleave(cases):
     for _ in range(RUNS):
         for c in cases:
             samples[c["name"]].append(measure(c))
+    check_keyring()
     return {n: {"wall": statistics.median(r[0] for r in s) * 1000,
                 "cpu": statistics.median(r[1] for r in s) * 1000,
                 "rss": peak_rss(next(c for c in cases if c["name"] == n))} for n, s in samples.items()}

@@ -214,7 +214,17 @@ fn soak_secret_service() {
     let Some(session) = KeyringSession::start() else {
         return;
     };
-    soak(&session, "secret-service");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        soak(&session, "secret-service")
+    }));
+    if let Err(e) = result {
+        eprintln!(
+            "gnome-keyring alive: {}; its log:\n{}",
+            session.keyring_alive(),
+            session.keyring_log()
+        );
+        std::panic::resume_unwind(e);
+    }
 }
 
 #[test]

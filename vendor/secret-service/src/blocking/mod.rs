@@ -70,8 +70,16 @@ impl<'a> SecretService<'a> {
         conn: zbus::blocking::Connection,
         prepared: PreparedDh,
     ) -> Result<SecretService<'a>, Error> {
-        let keypair = prepared.0.join().expect("key pair generation panicked");
         let service_proxy = ServiceProxyBlocking::new(&conn).map_err(util::handle_conn_error)?;
+        // gnome-keyring 42 registers a new client asynchronously, and an OpenSession that
+        // arrives before the registration completes makes it abort ("assertion 'client'
+        // failed" in gkd_secret_service_get_pkcs11_session), which concurrent helpers hit
+        // within seconds. A first round trip that needs no client record (a search that
+        // matches nothing) lets the registration finish before OpenSession.
+        service_proxy
+            .search_items(HashMap::from([("docker-credential-hub", "registration")]))
+            .map_err(util::handle_conn_error)?;
+        let keypair = prepared.0.join().expect("key pair generation panicked");
         let session = Session::new_blocking_with_keypair(&service_proxy, &keypair)?;
         Ok(SecretService {
             conn,
