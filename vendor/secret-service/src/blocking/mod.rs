@@ -52,6 +52,14 @@ impl<'a> SecretService<'a> {
             EncryptionType::Plain => None,
         };
         let conn = zbus::blocking::Connection::session().map_err(util::handle_conn_error)?;
+        // gnome-keyring 42 registers a new client asynchronously, and an OpenSession that
+        // arrives before the registration completes makes it abort ("assertion 'client'
+        // failed" in gkd_secret_service_get_pkcs11_session), which concurrent helpers hit
+        // within seconds. A first round trip that needs no client record (a search that
+        // matches nothing) lets the registration finish before OpenSession.
+        ServiceProxyBlocking::new(&conn)
+            .and_then(|p| p.search_items(HashMap::from([("docker-credential-hub", "registration")])))
+            .map_err(util::handle_conn_error)?;
         match prepared {
             Some(prepared) => Self::connect_prepared(conn, prepared),
             None => Self::connect_with_existing(encryption, conn),
@@ -65,20 +73,13 @@ impl<'a> SecretService<'a> {
     }
 
     /// Open an encrypted session on an existing connection with a key pair from
-    /// [SecretService::prepare_dh] (docker-credential-hub patch).
+    /// [SecretService::prepare_dh] (docker-credential-hub patch). The connection must
+    /// already have made a call to the service (see [SecretService::connect]).
     pub fn connect_prepared(
         conn: zbus::blocking::Connection,
         prepared: PreparedDh,
     ) -> Result<SecretService<'a>, Error> {
         let service_proxy = ServiceProxyBlocking::new(&conn).map_err(util::handle_conn_error)?;
-        // gnome-keyring 42 registers a new client asynchronously, and an OpenSession that
-        // arrives before the registration completes makes it abort ("assertion 'client'
-        // failed" in gkd_secret_service_get_pkcs11_session), which concurrent helpers hit
-        // within seconds. A first round trip that needs no client record (a search that
-        // matches nothing) lets the registration finish before OpenSession.
-        service_proxy
-            .search_items(HashMap::from([("docker-credential-hub", "registration")]))
-            .map_err(util::handle_conn_error)?;
         let keypair = prepared.0.join().expect("key pair generation panicked");
         let session = Session::new_blocking_with_keypair(&service_proxy, &keypair)?;
         Ok(SecretService {
