@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 use support::keyring::{KeyringSession, KeyutilsEnv, TestEnv};
 
 const WORKERS: usize = 8;
+
+/// The two soaks take turns: run side by side, the keyutils one (hundreds of processes a
+/// second) would starve gnome-keyring of CPU and the Secret Service figure would measure the
+/// machine, not the helper.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const KEYS: usize = 50;
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -143,6 +148,7 @@ fn worker(
 }
 
 fn soak(env: &dyn TestEnv, name: &str) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let seconds: u64 = std::env::var("SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
