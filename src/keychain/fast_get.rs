@@ -25,7 +25,7 @@ pub enum FastGet {
 /// Look up each key in order; `None` when the fast path cannot decide.
 pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
     let prepared = SecretService::prepare_dh();
-    let conn = zbus::blocking::Connection::session().ok()?;
+    let conn = secret_service::blocking::session_connection().ok()?;
     for key in keys {
         let attrs: HashMap<&str, &str> = HashMap::from([("service", service), ("username", key)]);
         let reply = conn

@@ -23,6 +23,41 @@ pub use collection::Collection;
 mod item;
 pub use item::Item;
 
+/// Connect to the session bus (docker-credential-hub patch). For a `unix:` address the socket
+/// is connected here, synchronously: zbus would hand a local connect(2), which completes at
+/// once, to a thread pool started just for it, on every invocation of a short-lived helper.
+/// Anything else goes through zbus as before.
+pub fn session_connection() -> Result<zbus::blocking::Connection, Error> {
+    #[cfg(unix)]
+    if let Some(stream) = connect_unix_session_socket() {
+        return zbus::blocking::connection::Builder::async_io_unix_stream(stream)
+            .build()
+            .map_err(util::handle_conn_error);
+    }
+    zbus::blocking::Connection::session().map_err(util::handle_conn_error)
+}
+
+#[cfg(unix)]
+fn connect_unix_session_socket() -> Option<std::os::unix::net::UnixStream> {
+    use std::os::unix::net::UnixStream;
+    use zbus::address::transport::{Transport, UnixSocket};
+    let address = zbus::Address::session().ok()?;
+    let Transport::Unix(unix) = address.transport() else {
+        return None;
+    };
+    match unix.path() {
+        UnixSocket::File(path) => UnixStream::connect(path).ok(),
+        #[cfg(target_os = "linux")]
+        UnixSocket::Abstract(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            use std::os::unix::ffi::OsStrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+            UnixStream::connect_addr(&addr).ok()
+        }
+        _ => None,
+    }
+}
+
 /// A Diffie-Hellman key pair being generated on another thread (docker-credential-hub patch).
 pub struct PreparedDh(std::thread::JoinHandle<crate::session::Keypair>);
 
@@ -51,7 +86,7 @@ impl<'a> SecretService<'a> {
             EncryptionType::Dh => Some(Self::prepare_dh()),
             EncryptionType::Plain => None,
         };
-        let conn = zbus::blocking::Connection::session().map_err(util::handle_conn_error)?;
+        let conn = session_connection()?;
         // gnome-keyring 42 registers a new client asynchronously, and an OpenSession that
         // arrives before the registration completes makes it abort ("assertion 'client'
         // failed" in gkd_secret_service_get_pkcs11_session), which concurrent helpers hit
