@@ -6,7 +6,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use support::report;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,15 +39,6 @@ const CREDS: [(&str, &str, &str); 5] = [
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn report(name: &str, line: &str) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
 }
 
 /// The starting config.json: plaintext entries in each of docker's shapes, an entry

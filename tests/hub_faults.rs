@@ -10,6 +10,8 @@
 
 mod support;
 
+use support::report;
+
 use std::os::unix::process::CommandExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -26,15 +28,6 @@ const NAME: &str = "docker-credential-hub";
 const DEADLINE_SECS: u64 = 3;
 /// Slack on top of the deadline for process start and keychain work on a busy 2-core machine.
 const MARGIN: Duration = Duration::from_secs(4);
-
-fn report(name: &str, line: &str) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
-}
 
 /// One misbehaviour of Hub and what the user must be told about it.
 struct Fault {

@@ -11,6 +11,8 @@
 
 mod support;
 
+use support::report;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -25,15 +27,6 @@ use support::mock_hub::{ACCESS_TOKEN, LOGIN, MockHub, PASSWORD, USERNAME};
 const HUB_KEY: &str = "https://index.docker.io/v1/";
 const SERVICE: &str = "docker-credential-hub";
 const INTERNAL_SERVICE: &str = "docker-credential-hub:internal";
-
-fn report(name: &str, line: &str) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
-}
 
 fn bin_dir() -> PathBuf {
     helper_bin().parent().unwrap().to_path_buf()

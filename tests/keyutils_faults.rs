@@ -2,20 +2,15 @@
 //! default profile does inside containers), the per-user quota exhausted, and `auto` with no
 //! D-Bus session at all. Real kernel, real binary; figures go to target/tmp/reliability-*.txt.
 
+mod support;
+
+use support::report;
+
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("docker-credential-hub")
-}
-
-fn report(name: &str, line: &str) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
 }
 
 fn run(cmd: &mut Command, stdin: &str) -> Output {
@@ -52,6 +47,11 @@ fn private_env(cmd: &mut Command, home: &std::path::Path, service: &str) {
         .env("DOCKER_CREDENTIAL_HUB_SERVICE", service);
 }
 
+/// One classic-BPF instruction.
+const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
 /// Install a seccomp filter in the child that fails add_key, request_key and keyctl with
 /// EPERM, exactly as docker's default seccomp profile does.
 #[cfg(target_arch = "x86_64")]
@@ -60,81 +60,17 @@ fn block_keyutils(cmd: &mut Command) {
     const RET_ALLOW: u32 = 0x7fff_0000;
     const RET_ERRNO_EPERM: u32 = 0x0005_0000 | 1;
     let filter = [
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 4,
-        }, // ld arch
-        libc::sock_filter {
-            code: 0x15,
-            jt: 1,
-            jf: 0,
-            k: AUDIT_ARCH_X86_64,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // ld nr
-        libc::sock_filter {
-            code: 0x15,
-            jt: 3,
-            jf: 0,
-            k: 248,
-        }, // add_key
-        libc::sock_filter {
-            code: 0x15,
-            jt: 2,
-            jf: 0,
-            k: 249,
-        }, // request_key
-        libc::sock_filter {
-            code: 0x15,
-            jt: 1,
-            jf: 0,
-            k: 250,
-        }, // keyctl
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO_EPERM,
-        },
+        op(0x20, 0, 0, 4), // ld arch
+        op(0x15, 1, 0, AUDIT_ARCH_X86_64),
+        op(0x06, 0, 0, RET_ALLOW),
+        op(0x20, 0, 0, 0),   // ld nr
+        op(0x15, 3, 0, 248), // add_key
+        op(0x15, 2, 0, 249), // request_key
+        op(0x15, 1, 0, 250), // keyctl
+        op(0x06, 0, 0, RET_ALLOW),
+        op(0x06, 0, 0, RET_ERRNO_EPERM),
     ];
-    unsafe {
-        cmd.pre_exec(move || {
-            let prog = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr() as *mut libc::sock_filter,
-            };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    2,
-                    &prog as *const _ as libc::c_ulong,
-                    0,
-                    0,
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    install(cmd, filter.to_vec());
 }
 
 /// Install a seccomp filter that refuses keyctl(KEYCTL_GET_PERSISTENT) with EACCES: a
@@ -146,64 +82,21 @@ fn refuse_persistent_keyring(cmd: &mut Command) {
     const RET_ERRNO_EACCES: u32 = 0x0005_0000 | 13;
     const KEYCTL_GET_PERSISTENT: u32 = 22;
     let filter = [
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 4,
-        }, // ld arch
-        libc::sock_filter {
-            code: 0x15,
-            jt: 1,
-            jf: 0,
-            k: AUDIT_ARCH_X86_64,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // ld nr
-        libc::sock_filter {
-            code: 0x15,
-            jt: 0,
-            jf: 2,
-            k: 250,
-        }, // keyctl?
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 16,
-        }, // ld args[0]
-        libc::sock_filter {
-            code: 0x15,
-            jt: 1,
-            jf: 0,
-            k: KEYCTL_GET_PERSISTENT,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO_EACCES,
-        },
+        op(0x20, 0, 0, 4), // ld arch
+        op(0x15, 1, 0, AUDIT_ARCH_X86_64),
+        op(0x06, 0, 0, RET_ALLOW),
+        op(0x20, 0, 0, 0),   // ld nr
+        op(0x15, 0, 2, 250), // keyctl?
+        op(0x20, 0, 0, 16),  // ld args[0]
+        op(0x15, 1, 0, KEYCTL_GET_PERSISTENT),
+        op(0x06, 0, 0, RET_ALLOW),
+        op(0x06, 0, 0, RET_ERRNO_EACCES),
     ];
     install(cmd, filter.to_vec());
 }
 
+/// Load `filter` as the seccomp filter of the child, just before it execs.
+#[cfg(target_arch = "x86_64")]
 fn install(cmd: &mut Command, filter: Vec<libc::sock_filter>) {
     unsafe {
         cmd.pre_exec(move || {

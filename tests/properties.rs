@@ -2,6 +2,10 @@
 //! library API in process (on real kernel keyutils), then a few hundred through the binary.
 //! Each test writes its figures to target/tmp/reliability-*.txt, which `.ci/run` prints.
 
+mod support;
+
+use support::report;
+
 use assert_cmd::Command;
 use docker_credential_hub::helper::{self, Action};
 use docker_credential_hub::keychain::{self, Keychain, KeychainError, Requested};
@@ -24,15 +28,6 @@ fn keyutils(service: &str) -> Option<Box<dyn Keychain>> {
             None
         }
     }
-}
-
-fn report(name: &str, line: &str) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
 }
 
 /// Stdin shaped like real requests often enough to reach the keychain, and raw bytes.

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::report;
+
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
@@ -20,15 +22,6 @@ const CALLS: usize = 200;
 const TIMEOUT_SECS: u64 = 60;
 /// Past this the test kills what is left and fails, rather than hang.
 const GIVE_UP: Duration = Duration::from_secs(TIMEOUT_SECS + 60);
-
-fn report(name: &str, line: &str) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
-}
 
 struct Call {
     child: Child,

@@ -62,16 +62,7 @@ pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, String> {
             return Ok(None);
         }
     };
-    let name: String = service_name()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = crate::paths::safe_file_name(&service_name());
     let path = dir.join(format!("hub-token-{name}.lock"));
     let start = std::time::Instant::now();
     match FileLock::acquire(&path, hub_timeout + Duration::from_secs(10)) {

@@ -52,16 +52,7 @@ pub fn index_lock(name: &str, timeout: std::time::Duration) -> Result<crate::loc
             "cannot create the runtime directory for the index lock: {e}; set XDG_RUNTIME_DIR or HOME"
         ))
     })?;
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::paths::safe_file_name(name);
     crate::lock::FileLock::acquire(&dir.join(format!("{safe}.lock")), timeout)
         .map_err(|e| KeychainError::Failed(e.to_string()))
 }
