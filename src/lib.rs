@@ -13,5 +13,6 @@ pub mod paths;
 pub mod protocol;
 pub mod registry;
 pub mod secret;
+pub mod serve;
 pub mod settings;
 pub mod watchdog;
