@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::helper::{self, Action};
 use crate::protocol::{self, NAME};
-use crate::watchdog::Watchdog;
+use crate::watchdog::Alarm;
 use crate::{hub, keychain, settings};
 
 /// Protocol errors go to stdout: docker captures only stdout.
@@ -28,7 +28,7 @@ pub fn serve(action: Action) -> ! {
     // Only a daemon can hang; kernel keyutils answers at once, so skip the thread there.
     let deadline = settings::timeout();
     let watchdog = keychain::may_block().then(|| {
-        Watchdog::arm(
+        Alarm::arm(
             deadline,
             format!(
                 "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",
