@@ -37,8 +37,10 @@ pub fn session_connection() -> Result<zbus::blocking::Connection, Error> {
     zbus::blocking::Connection::session().map_err(util::handle_conn_error)
 }
 
+/// The session bus socket for a `unix:` address, connected synchronously; `None` for any
+/// other address or failure (docker-credential-hub patch).
 #[cfg(unix)]
-fn connect_unix_session_socket() -> Option<std::os::unix::net::UnixStream> {
+pub fn connect_unix_session_socket() -> Option<std::os::unix::net::UnixStream> {
     use std::os::unix::net::UnixStream;
     use zbus::address::transport::{Transport, UnixSocket};
     let address = zbus::Address::session().ok()?;
@@ -58,8 +60,41 @@ fn connect_unix_session_socket() -> Option<std::os::unix::net::UnixStream> {
     }
 }
 
+/// Whether an error is gnome-keyring refusing a call from a client it has not admitted yet.
+pub fn not_yet_admitted(err: &zbus::Error) -> bool {
+    err.to_string().contains("UnknownMethod")
+}
+
+/// gnome-keyring (42 and 50 at least) admits a new client in an idle callback scheduled by its
+/// message filter, and method dispatch can run first: a first `SearchItems` then fails with
+/// UnknownMethod, and a first `OpenSession` aborts the daemon ("assertion 'client' failed"
+/// in gkd_secret_service_get_pkcs11_session; Ubuntu bug 2162595). Concurrent helpers hit
+/// it within seconds. A harmless search, retried until it succeeds, proves the client is
+/// admitted before OpenSession is sent (docker-credential-hub patch).
+pub fn wait_until_admitted(conn: &zbus::blocking::Connection) -> Result<(), Error> {
+    let proxy = ServiceProxyBlocking::new(conn).map_err(util::handle_conn_error)?;
+    let probe = HashMap::from([("docker-credential-hub", "admission")]);
+    for _ in 0..200 {
+        match proxy.search_items(probe.clone()) {
+            Ok(_) => return Ok(()),
+            Err(e) if not_yet_admitted(&e) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(e) => return Err(util::handle_conn_error(e)),
+        }
+    }
+    proxy
+        .search_items(probe)
+        .map(|_| ())
+        .map_err(util::handle_conn_error)
+}
+
 /// A Diffie-Hellman key pair being generated on another thread (docker-credential-hub patch).
 pub struct PreparedDh(std::thread::JoinHandle<crate::session::Keypair>);
+
+impl PreparedDh {
+    pub(crate) fn join(self) -> crate::session::Keypair {
+        self.0.join().expect("key pair generation panicked")
+    }
+}
 
 /// Secret Service Struct.
 ///
@@ -87,14 +122,7 @@ impl<'a> SecretService<'a> {
             EncryptionType::Plain => None,
         };
         let conn = session_connection()?;
-        // gnome-keyring 42 registers a new client asynchronously, and an OpenSession that
-        // arrives before the registration completes makes it abort ("assertion 'client'
-        // failed" in gkd_secret_service_get_pkcs11_session), which concurrent helpers hit
-        // within seconds. A first round trip that needs no client record (a search that
-        // matches nothing) lets the registration finish before OpenSession.
-        ServiceProxyBlocking::new(&conn)
-            .and_then(|p| p.search_items(HashMap::from([("docker-credential-hub", "registration")])))
-            .map_err(util::handle_conn_error)?;
+        wait_until_admitted(&conn)?;
         match prepared {
             Some(prepared) => Self::connect_prepared(conn, prepared),
             None => Self::connect_with_existing(encryption, conn),
