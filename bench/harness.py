@@ -6,13 +6,9 @@ file; docker feeds the helper on stdin and machine noise drifts, so this harness
 A B A B ... with each command's stdin given, and reads CPU time and peak RSS of each child
 from wait4(2).
 
-Usage: harness.py SPEC.json  -> prints a JSON result on stdout.
-SPEC: {"runs": 30, "warmup": 5, "cases": [{"name":..., "cmd": [...], "stdin": "...",
-        "env": {...}, "expect": 0}, ...]}
+bench.py imports `measure`; a case is {"name", "cmd": [...], "stdin", "env": {...}, "expect"}.
 """
-import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -52,28 +48,3 @@ def measure(case):
         sys.exit(f"{case['name']}: exit {code}, expected {expect}: {b''.join(chunks)[:200]!r}; "
                  f"run again: exit {again.returncode}, stderr {again.stderr[:300]!r}")
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
-
-
-def main():
-    spec = json.load(open(sys.argv[1]))
-    cases = spec["cases"]
-    for _ in range(spec.get("warmup", 5)):
-        for case in cases:
-            measure(case)
-    samples = {c["name"]: [] for c in cases}
-    for _ in range(spec.get("runs", 30)):
-        for case in cases:  # interleaved: A B A B ...
-            samples[case["name"]].append(measure(case))
-    result = {}
-    for name, runs in samples.items():
-        result[name] = {
-            "runs": len(runs),
-            "wall_ms": statistics.median(r[0] for r in runs) * 1000,
-            "cpu_ms": statistics.median(r[1] for r in runs) * 1000,
-            "rss_kib": max(r[2] for r in runs),
-        }
-    json.dump(result, sys.stdout)
-
-
-if __name__ == "__main__":
-    main()

@@ -27,7 +27,8 @@ pub fn serve(action: Action) -> ! {
     };
     // Only a daemon can hang; kernel keyutils answers at once, so skip the thread there.
     let deadline = settings::timeout();
-    let watchdog = keychain::may_block().then(|| {
+    let may_block = keychain::may_block();
+    let watchdog = may_block.then(|| {
         Alarm::arm(
             deadline,
             format!(
@@ -43,7 +44,7 @@ pub fn serve(action: Action) -> ! {
         Ok(kc)
     };
     let fast = match action {
-        Action::Get => helper::fast_get(&input),
+        Action::Get if may_block => helper::fast_get(&input),
         _ => None,
     };
     let outcome = fast.unwrap_or_else(|| helper::run(action, &input, &mut open));

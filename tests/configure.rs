@@ -2,7 +2,10 @@
 //! real keychains, the real docker CLI and Debian's docker-credential-secretservice.
 //! Every failure path must leave config.json byte-identical.
 
+#[macro_use]
 mod support;
+
+use support::file_mode;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,14 +29,6 @@ fn config_path(env: &dyn TestEnv) -> PathBuf {
 
 fn sidecar(env: &dyn TestEnv, suffix: &str) -> PathBuf {
     env.docker_config_dir().join(format!("config.json{suffix}"))
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
 }
 
 fn env_var(env: &dyn TestEnv, name: &str) -> String {
@@ -180,31 +175,6 @@ fn assert_plaintext_migrated(env: &dyn TestEnv) {
     assert_get(env, "quay.io", "bob", "Bob-Secret-4444");
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod secret_service {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(env) = super::KeyringSession::start() {
-                        super::$name(&env);
-                    }
-                }
-            )*
-        }
-        mod keyutils {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(env) = super::KeyutilsEnv::new() {
-                        super::$name(&env);
-                    }
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out);
 
 fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn TestEnv) {
@@ -268,11 +238,11 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
         assert_eq!(after["auths"][k], serde_json::json!({}), "{k}: {raw}");
     }
     assert_eq!(after["credsStore"], "hub");
-    assert_eq!(mode(&path), 0o600, "config.json mode");
+    assert_eq!(file_mode(&path), 0o600, "config.json mode");
 
     // The backup: the previous content minus the secrets, mode 0600.
     let bak = sidecar(env, ".bak");
-    assert_eq!(mode(&bak), 0o600, "config.json.bak mode");
+    assert_eq!(file_mode(&bak), 0o600, "config.json.bak mode");
     let bak_raw = std::fs::read_to_string(&bak).unwrap();
     assert_no_secrets(&bak_raw, &PLAIN_SECRETS, "config.json.bak");
     let bak_doc: Value = serde_json::from_str(&bak_raw).unwrap();
@@ -737,7 +707,7 @@ fn a_second_run_changes_nothing_and_undo_removes_the_key() {
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(keys(&doc), ["auths", "z"]);
     assert_eq!(doc["auths"]["a.example.com"], serde_json::json!({}));
-    assert_eq!(mode(&path), 0o600);
+    assert_eq!(file_mode(&path), 0o600);
     // Credentials stay in the keychain.
     assert_get(&env, "a.example.com", "ua", "Undo-Secret-1212");
 }
@@ -758,8 +728,8 @@ fn a_missing_config_is_created_with_mode_0600() {
     let path = dir.join("config.json");
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(doc, serde_json::json!({"credsStore": "hub"}));
-    assert_eq!(mode(&path), 0o600);
-    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(file_mode(&path), 0o600);
+    assert_eq!(file_mode(&dir), 0o700);
     assert!(
         !dir.join("config.json.bak").exists(),
         "no previous content to back up"

@@ -8,8 +8,9 @@
 
 mod support;
 
+use support::detach_from_terminal;
+
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -142,20 +143,6 @@ impl Fixture {
             !err.contains("eyJ"),
             "something JWT-like appeared on stderr: {err:?}"
         );
-    }
-}
-
-/// Start the child in a new session: no controlling terminal, so /dev/tty cannot be opened.
-fn detach_from_terminal(cmd: &mut std::process::Command) {
-    unsafe extern "C" {
-        fn setsid() -> i32;
-    }
-    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            setsid();
-            Ok(())
-        });
     }
 }
 

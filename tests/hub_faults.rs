@@ -12,7 +12,6 @@ mod support;
 
 use support::report;
 
-use std::os::unix::process::CommandExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -127,13 +126,7 @@ impl<E: TestEnv> Fixture<E> {
             .env("DOCKER_HUB_API_URL", self.hub.url())
             .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", DEADLINE_SECS.to_string())
             .args(args);
-        // SAFETY: setsid is async-signal-safe and touches no memory of ours.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
+        support::detach_from_terminal(&mut cmd);
         let mut cmd = assert_cmd::Command::from_std(cmd);
         cmd.timeout(Duration::from_secs(120));
         let start = Instant::now();

@@ -15,6 +15,8 @@
 
 mod support;
 
+use support::file_mode;
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -299,7 +301,7 @@ impl<'a> World<'a> {
         let mut checked = 0;
         let lock_dir = self.runtime_dir().join("docker-credential-hub");
         assert_eq!(
-            mode(&lock_dir),
+            file_mode(&lock_dir),
             0o700,
             "{checkpoint}: {}",
             lock_dir.display()
@@ -307,7 +309,7 @@ impl<'a> World<'a> {
         checked += 1;
         for file in walk(&lock_dir) {
             assert_eq!(
-                mode(&file) & 0o077,
+                file_mode(&file) & 0o077,
                 0,
                 "{checkpoint}: {} is readable by others",
                 file.display()
@@ -318,7 +320,7 @@ impl<'a> World<'a> {
             let file = self.env.docker_config_dir().join(name);
             if file.exists() {
                 assert_eq!(
-                    mode(&file) & 0o077,
+                    file_mode(&file) & 0o077,
                     0,
                     "{checkpoint}: {} is readable by others",
                     file.display()
@@ -416,14 +418,6 @@ fn found<'n>(needles: &'n [(String, String)], bytes: &[u8]) -> Vec<&'n str> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
 }
 
 /// Regular files under `root`, recursively (sockets, fifos and symlinks skipped).
@@ -843,8 +837,8 @@ esac"#,
         Expect::Ok,
     );
     w.capture("configure, new DOCKER_CONFIG: stdout".into(), &out.stdout);
-    assert_eq!(mode(&fresh), 0o700, "{}", fresh.display());
-    assert_eq!(mode(&fresh.join("config.json")) & 0o077, 0);
+    assert_eq!(file_mode(&fresh), 0o700, "{}", fresh.display());
+    assert_eq!(file_mode(&fresh.join("config.json")) & 0o077, 0);
     modes += 2;
     modes
 }
@@ -941,9 +935,9 @@ fn exercise(env: &dyn TestEnv, debug: bool) {
     );
     w.capture("login, no XDG_RUNTIME_DIR: stdout".into(), &out.stdout);
     let cache_dir = w.env.home().join(".cache/docker-credential-hub");
-    assert_eq!(mode(&cache_dir), 0o700, "{}", cache_dir.display());
+    assert_eq!(file_mode(&cache_dir), 0o700, "{}", cache_dir.display());
     for file in walk(&cache_dir) {
-        assert_eq!(mode(&file) & 0o077, 0, "{}", file.display());
+        assert_eq!(file_mode(&file) & 0o077, 0, "{}", file.display());
         modes += 1;
     }
 

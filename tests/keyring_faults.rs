@@ -14,7 +14,6 @@ mod support;
 use support::report;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Mutex;
@@ -63,13 +62,7 @@ fn human(
         .env("DOCKER_HUB_API_URL", hub.url())
         .envs(extra.iter().copied())
         .args(args);
-    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    support::detach_from_terminal(&mut cmd);
     let mut cmd = assert_cmd::Command::from_std(cmd);
     cmd.timeout(COMMAND_TIMEOUT);
     let started = Instant::now();

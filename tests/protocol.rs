@@ -2,38 +2,13 @@
 //! keychains: every case runs once on a private gnome-keyring Secret Service and once on
 //! kernel keyutils.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
 
 use docker_credential_hub::protocol::USAGE;
 use support::keyring::*;
-
-/// Generate one `#[test]` per backend for each shared test body.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod secret_service {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(env) = super::KeyringSession::start() {
-                        super::$name(&env);
-                    }
-                }
-            )*
-        }
-        mod keyutils {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(env) = super::KeyutilsEnv::new() {
-                        super::$name(&env);
-                    }
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     store_get_erase_list_round_trip,

@@ -8,7 +8,6 @@ mod support;
 use support::report;
 
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,13 +76,7 @@ fn two_hundred_token_calls_with_an_expired_cache_make_one_login() {
                 .stdin(Stdio::null())
                 .stdout(File::create(&stdout).unwrap())
                 .stderr(File::create(&stderr).unwrap());
-            // SAFETY: setsid is async-signal-safe: no controlling terminal, no prompt.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::setsid();
-                    Ok(())
-                });
-            }
+            support::detach_from_terminal(&mut cmd);
             let started = Instant::now();
             Call {
                 child: cmd.spawn().expect("start token"),

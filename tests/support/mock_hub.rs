@@ -311,44 +311,20 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
     match reply {
         Reply::Normal | Reply::Slow(_) => {
             let (status, body) = normal(&request, state, serial);
-            respond(
-                &mut conn,
-                status,
-                &[],
-                "application/json",
-                body.to_string().as_bytes(),
-            );
+            respond_json(&mut conn, status, &[], &body);
         }
         Reply::Unauthorized(detail) => {
             let body = json!({"detail": detail, "errinfo": {}});
-            respond(
-                &mut conn,
-                401,
-                &[],
-                "application/json",
-                body.to_string().as_bytes(),
-            );
+            respond_json(&mut conn, 401, &[], &body);
         }
         Reply::RateLimited { retry_after } => {
             let body = json!({"detail": "Too Many Requests"});
             let headers = [("Retry-After", retry_after.to_string())];
-            respond(
-                &mut conn,
-                429,
-                &headers,
-                "application/json",
-                body.to_string().as_bytes(),
-            );
+            respond_json(&mut conn, 429, &headers, &body);
         }
         Reply::ServerError(status) => {
             let body = json!({"detail": "internal error"});
-            respond(
-                &mut conn,
-                status,
-                &[],
-                "application/json",
-                body.to_string().as_bytes(),
-            );
+            respond_json(&mut conn, status, &[], &body);
         }
         Reply::Hang => {
             let start = Instant::now();
@@ -506,6 +482,16 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
         headers,
         body: serde_json::from_slice(&body).ok(),
     })
+}
+
+fn respond_json(conn: &mut TcpStream, status: u16, extra: &[(&str, String)], body: &Value) {
+    respond(
+        conn,
+        status,
+        extra,
+        "application/json",
+        body.to_string().as_bytes(),
+    );
 }
 
 fn respond(

@@ -3,6 +3,34 @@
 //! loopback mock of the Docker Hub API.
 #![allow(dead_code)]
 
+/// Generate one `#[test]` per backend (real gnome-keyring, real keyutils) for each shared
+/// test body `fn name(env: &dyn TestEnv)`; `#[macro_use] mod support;` brings it in.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod secret_service {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(env) = super::KeyringSession::start() {
+                        super::$name(&env);
+                    }
+                }
+            )*
+        }
+        mod keyutils {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(env) = super::KeyutilsEnv::new() {
+                        super::$name(&env);
+                    }
+                }
+            )*
+        }
+    };
+}
+
 pub mod keyring;
 pub mod mock_hub;
 pub mod registry;
@@ -16,4 +44,27 @@ pub fn report(name: &str, line: &str) {
         format!("{line}\n"),
     )
     .unwrap();
+}
+
+/// Start the child in a new session: no controlling terminal, so /dev/tty cannot be opened
+/// and no prompt can appear, as under docker.
+pub fn detach_from_terminal(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// A file's permission bits.
+pub fn file_mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
