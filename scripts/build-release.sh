@@ -16,7 +16,7 @@ dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
 dir=${dir:-target}
 case "$host" in
 *-linux-gnu)
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static --cfg aes_backend=\"soft\" --cfg sha2_backend=\"soft\" --cfg getrandom_backend=\"linux_getrandom\"" \
         cargo build --release --locked --target "$host" "$@" >&2
     echo "$dir/$host/release/$name"
     ;;

@@ -119,10 +119,14 @@ pub fn fast_get(input: &[u8]) -> Option<Outcome> {
     let url = protocol::parse_server_url(input).ok()?;
     let keys = registry::lookup_keys(&url);
     let (stdout, code) = match fast_get::get(&crate::keychain::service_name(), &keys)? {
-        FastGet::Found(found) => (
-            protocol::encode_get(&url, &found.username, &found.secret),
-            0,
-        ),
+        // Undecodable: the normal path reports it.
+        FastGet::Found(bytes) => {
+            let found = crate::keychain::Stored::decode(bytes.expose()).ok()?;
+            (
+                protocol::encode_get(&url, &found.username, &found.secret),
+                0,
+            )
+        }
         FastGet::NotFound => (format!("{}\n", protocol::ERR_NOT_FOUND), 1),
     };
     Some(Outcome {

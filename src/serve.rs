@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::helper::{self, Action};
 use crate::protocol::{self, NAME};
-use crate::watchdog::Alarm;
+use crate::watchdog::{Alarm, Channel};
 use crate::{hub, keychain, settings};
 
 /// Protocol errors go to stdout: docker captures only stdout.
@@ -30,6 +30,7 @@ pub fn serve(action: Action) -> ! {
     let may_block = keychain::may_block();
     let watchdog = may_block.then(|| {
         Alarm::arm(
+            Channel::Stdout,
             deadline,
             format!(
                 "{NAME}: the keychain did not answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer); run `{NAME} doctor`",

@@ -62,14 +62,14 @@ impl Watchdog {
 pub struct Alarm;
 
 #[cfg(unix)]
-static ALARM_MESSAGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+static ALARM_MESSAGE: std::sync::OnceLock<(libc::c_int, Vec<u8>)> = std::sync::OnceLock::new();
 
 #[cfg(unix)]
 extern "C" fn on_alarm(_: libc::c_int) {
     // Only async-signal-safe calls here: write(2) and _exit(2).
-    if let Some(line) = ALARM_MESSAGE.get() {
+    if let Some((fd, line)) = ALARM_MESSAGE.get() {
         unsafe {
-            libc::write(1, line.as_ptr().cast(), line.len());
+            libc::write(*fd, line.as_ptr().cast(), line.len());
             libc::_exit(1);
         }
     }
@@ -78,11 +78,15 @@ extern "C" fn on_alarm(_: libc::c_int) {
 
 #[cfg(unix)]
 impl Alarm {
-    /// Arm the alarm; `message` (one line) goes to stdout if the deadline passes.
-    pub fn arm(deadline: Duration, message: String) -> Alarm {
+    /// Arm the alarm; `message` (one line) goes to `channel` if the deadline passes.
+    pub fn arm(channel: Channel, deadline: Duration, message: String) -> Alarm {
         let mut line = message.into_bytes();
         line.push(b'\n');
-        let _ = ALARM_MESSAGE.set(line);
+        let fd = match channel {
+            Channel::Stdout => 1,
+            Channel::Stderr => 2,
+        };
+        let _ = ALARM_MESSAGE.set((fd, line));
         unsafe {
             libc::signal(libc::SIGALRM, on_alarm as *const () as libc::sighandler_t);
             let timer = libc::itimerval {
@@ -124,8 +128,8 @@ pub struct Alarm(Watchdog);
 
 #[cfg(not(unix))]
 impl Alarm {
-    pub fn arm(deadline: Duration, message: String) -> Alarm {
-        Alarm(Watchdog::arm(deadline, message))
+    pub fn arm(channel: Channel, deadline: Duration, message: String) -> Alarm {
+        Alarm(Watchdog::arm_on(channel, deadline, message))
     }
 
     pub fn disarm(&self) {

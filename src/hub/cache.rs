@@ -24,9 +24,14 @@ pub fn clear(kc: &dyn Keychain) -> Result<bool, KeychainError> {
 
 /// The cached JWT if it stays valid for at least the freshness margin.
 pub fn fresh(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
-    let Some(token) = read(kc)? else {
+    Ok(if_fresh(read(kc)?))
+}
+
+/// `token` if it stays valid for at least the freshness margin; the reason goes to the trace.
+pub fn if_fresh(token: Option<Secret<String>>) -> Option<Secret<String>> {
+    let Some(token) = token else {
         trace!("cache miss: no cached Hub JWT");
-        return Ok(None);
+        return None;
     };
     let now = jwt::now_unix();
     if jwt::is_fresh(token.expose(), now, jwt::FRESHNESS_MARGIN) {
@@ -37,7 +42,7 @@ pub fn fresh(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError>
             "cache hit: the cached Hub JWT is valid for {} s more",
             exp - now
         );
-        return Ok(Some(token));
+        return Some(token);
     }
     match jwt::parse(token.expose()).map(|c| c.exp) {
         None => trace!("cache miss: the cached Hub JWT is malformed"),
@@ -48,7 +53,7 @@ pub fn fresh(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError>
             jwt::FRESHNESS_MARGIN.as_secs()
         ),
     }
-    Ok(None)
+    None
 }
 
 /// Take the per-keychain-service refresh lock. Waiters get the holder's whole Hub deadline

@@ -254,12 +254,18 @@ pub fn token(args: &[String]) -> ExitCode {
 }
 
 fn run_token() -> Result<Secret<String>, String> {
+    let fast = fast_cached_token();
+    if let Some(Some(jwt)) = fast {
+        return Ok(jwt);
+    }
     let (kc, _) = open_keychain()?;
     let kc = kc.as_ref();
     let cached = |kc: &dyn Keychain| {
         cache::fresh(kc).map_err(|e| format!("cannot read the cached Hub token: {e}"))
     };
-    if let Some(jwt) = cached(kc)? {
+    if fast.is_none()
+        && let Some(jwt) = cached(kc)?
+    {
         return Ok(jwt);
     }
     let timeout = settings::timeout();
@@ -293,6 +299,43 @@ fn run_token() -> Result<Secret<String>, String> {
         eprintln!("{NAME}: warning: cannot cache the Hub token in the keychain: {e}");
     }
     Ok(jwt)
+}
+
+/// A fresh cached JWT read the way `get` reads a credential on the Secret Service (see
+/// `keychain::fast_get`): scripts call `token` as often as docker calls `get`.
+/// `Some(None)`: there is no fresh token. `None`: undecided; the normal path reads the cache
+/// again and reports any problem.
+#[cfg(target_os = "linux")]
+fn fast_cached_token() -> Option<Option<Secret<String>>> {
+    use crate::keychain::fast_get::{self, FastGet};
+    use crate::watchdog::{Alarm, Channel};
+    if !keychain::may_block() {
+        return None;
+    }
+    let deadline = settings::timeout();
+    let alarm = Alarm::arm(
+        Channel::Stderr,
+        deadline,
+        format!(
+            "{NAME}: the keychain did not answer within {} s (a hung Secret Service); run `{NAME} doctor`",
+            deadline.as_secs()
+        ),
+    );
+    let service = keychain::internal_service(&keychain::service_name());
+    let found = fast_get::get(&service, &[crate::helper::HUB_JWT]);
+    alarm.disarm();
+    match found? {
+        FastGet::Found(bytes) => {
+            let token = String::from_utf8(bytes.into_inner()).ok()?;
+            Some(cache::if_fresh(Some(Secret::new(token))))
+        }
+        FastGet::NotFound => Some(cache::if_fresh(None)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fast_cached_token() -> Option<Option<Secret<String>>> {
+    None
 }
 
 // --------------------------------------------------------------------------------- logout

@@ -7,92 +7,102 @@
 //! anonymous pull) is answered without any key exchange. The secret still crosses the bus
 //! encrypted.
 //!
-//! The connection's executor runs on this thread (zbus's `internal_executor(false)`): a
-//! blocking zbus connection hands every reply from its own executor thread to the caller,
-//! and a short-lived helper pays for that thread and those wake-ups on every call.
+//! Everything runs on this one thread: a current-thread tokio runtime drives the socket, and
+//! our half of the key pair is computed while the first search is on the wire. zbus's
+//! async-io backend would start a reactor thread that takes the socket's events and wakes
+//! this thread for every reply; a helper that lives for four milliseconds pays for that
+//! thread and those cross-thread wake-ups on every call.
 //!
 //! Anything unusual (no bus, no Secret Service, a locked item) returns `None`, and the
 //! caller takes the normal path, which reports or falls back exactly as before.
 
 use std::collections::HashMap;
 
-use secret_service::SecretService;
-use secret_service::blocking::{
-    SecretService as Blocking, connect_unix_session_socket, not_yet_admitted,
-};
+use secret_service::blocking::{PreparedDh, connect_unix_session_socket, not_yet_admitted};
 use zbus::zvariant::OwnedObjectPath;
 
-use super::Stored;
+use crate::secret::Secret;
 
 pub enum FastGet {
-    Found(Stored),
+    /// The item's secret as stored, for the caller to decode.
+    Found(Secret<Vec<u8>>),
     NotFound,
 }
 
 /// Look up each key in order; `None` when the fast path cannot decide.
 pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
-    let prepared = Blocking::prepare_dh();
     let stream = connect_unix_session_socket()?;
-    let conn = async_io::block_on(
-        zbus::connection::Builder::async_io_unix_stream(stream)
-            .internal_executor(false)
-            .build(),
-    )
-    .ok()?;
-    let executor = conn.executor().clone();
-    // The work, raced against a loop that ticks the connection's executor on this thread.
-    let ticker = async {
-        loop {
-            executor.tick().await;
-        }
-    };
-    let work = async move {
-        for key in keys {
-            let attrs: HashMap<&str, &str> =
-                HashMap::from([("service", service), ("username", key)]);
-            // The first call of a new client can be refused until gnome-keyring has admitted
-            // it (see `secret_service::blocking::wait_until_admitted`): retry briefly. Only a
-            // successful search makes it safe to send OpenSession afterwards.
-            let mut tries = 0;
-            let reply = loop {
-                match conn
-                    .call_method(
-                        Some("org.freedesktop.secrets"),
-                        "/org/freedesktop/secrets",
-                        Some("org.freedesktop.Secret.Service"),
-                        "SearchItems",
-                        &(&attrs,),
-                    )
-                    .await
-                {
-                    Ok(reply) => break reply,
-                    Err(e) if not_yet_admitted(&e) && tries < 200 => {
-                        tries += 1;
-                        async_io::Timer::after(std::time::Duration::from_millis(1)).await;
-                    }
-                    Err(_) => return None,
-                }
+    stream.set_nonblocking(true).ok()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .ok()?;
+    let found = runtime.block_on(async move {
+        let stream = tokio::net::UnixStream::from_std(stream).ok()?;
+        let conn = zbus::connection::Builder::unix_stream(stream)
+            .build()
+            .await
+            .ok()?;
+        let found = lookup(&conn, service, keys).await;
+        // The process exits right after: skip the connection's orderly shutdown.
+        std::mem::forget(conn);
+        found
+    });
+    // Likewise the runtime's; it has nothing left to run.
+    std::mem::forget(runtime);
+    found
+}
+
+async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option<FastGet> {
+    let mut prepared = None;
+    for key in keys {
+        let attrs: HashMap<&str, &str> = HashMap::from([("service", service), ("username", key)]);
+        // The first call of a new client can be refused until gnome-keyring has admitted
+        // it (see `secret_service::blocking::wait_until_admitted`): retry briefly. Only a
+        // successful search makes it safe to send OpenSession afterwards.
+        let body = (&attrs,);
+        let mut tries = 0;
+        let reply = loop {
+            let search = conn.call_method(
+                Some("org.freedesktop.secrets"),
+                "/org/freedesktop/secrets",
+                Some("org.freedesktop.Secret.Service"),
+                "SearchItems",
+                &body,
+            );
+            // The search is sent on its first poll; the key pair is computed while
+            // gnome-keyring answers (a fraction of a millisecond either way).
+            let reply = if prepared.is_none() {
+                let (reply, keypair) =
+                    futures_lite::future::zip(search, async { PreparedDh::now() }).await;
+                prepared = Some(keypair);
+                reply
+            } else {
+                search.await
             };
-            let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) =
-                reply.body().deserialize().ok()?;
-            if !locked.is_empty() {
-                // Unlocking may need a prompt: the normal path handles (and reports) that.
-                return None;
+            match reply {
+                Ok(reply) => break reply,
+                Err(e) if not_yet_admitted(&e) && tries < 200 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(_) => return None,
             }
-            // Several items for one key only happen when two writers raced; any is complete.
-            if let Some(path) = unlocked.into_iter().next() {
-                let ss = SecretService::connect_prepared(conn, prepared).await.ok()?;
-                let bytes = ss
-                    .get_item_by_path(path)
-                    .await
-                    .ok()?
-                    .get_secret()
-                    .await
-                    .ok()?;
-                return Stored::decode(&bytes).ok().map(FastGet::Found);
-            }
+        };
+        let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) =
+            reply.body().deserialize().ok()?;
+        if !locked.is_empty() {
+            // Unlocking may need a prompt: the normal path handles (and reports) that.
+            return None;
         }
-        Some(FastGet::NotFound)
-    };
-    async_io::block_on(futures_lite::future::or(work, ticker))
+        // Several items for one key only happen when two writers raced; any is complete.
+        if let Some(path) = unlocked.into_iter().next() {
+            let bytes = secret_service::fetch_secret(conn, &path, prepared?)
+                .await
+                .ok()?;
+            return Some(FastGet::Found(Secret::new(bytes)));
+        }
+    }
+    Some(FastGet::NotFound)
 }

@@ -135,6 +135,7 @@ mod item;
 pub use item::Item;
 
 pub use session::EncryptionType;
+pub use session::fetch_secret;
 
 use crate::proxy::service::ServiceProxy;
 use crate::session::Session;

@@ -134,6 +134,57 @@ fn hkdf(ikm: Vec<u8>, salt: Option<&[u8]>, okm: &mut [u8]) {
     feature_needed!()
 }
 
+/// Fetch one item's secret over a fresh encrypted session, on a connection that has already
+/// made a successful call to the service (docker-credential-hub patch; see
+/// [crate::blocking::wait_until_admitted] for why that matters).
+///
+/// A credential helper does this once per process, so the round trips are the cost: the
+/// calls go out directly on the connection (no proxies), and GetSecret, which needs only the
+/// session's path, is sent before the shared key is derived; the key is computed while
+/// gnome-keyring answers. The secret still crosses the bus encrypted.
+pub async fn fetch_secret(
+    conn: &zbus::Connection,
+    item: &zbus::zvariant::ObjectPath<'_>,
+    prepared: crate::blocking::PreparedDh,
+) -> Result<Vec<u8>, Error> {
+    use crate::proxy::SecretStruct;
+    use crate::ss::SS_DBUS_NAME;
+    let keypair = prepared.join();
+    let public = keypair.public.to_bytes_be();
+    let reply = conn
+        .call_method(
+            Some(SS_DBUS_NAME),
+            "/org/freedesktop/secrets",
+            Some("org.freedesktop.Secret.Service"),
+            "OpenSession",
+            &(ALGORITHM_DH, zbus::zvariant::Value::from(public)),
+        )
+        .await?;
+    let opened: OpenSessionResult = reply.body().deserialize()?;
+    let server_public_key = opened
+        .output
+        .try_into()
+        .map(|key: Vec<u8>| BigUint::from_bytes_be(&key))?;
+    let body = (&opened.result,);
+    let get_secret = conn.call_method(
+        Some(SS_DBUS_NAME),
+        item,
+        Some("org.freedesktop.Secret.Item"),
+        "GetSecret",
+        &body,
+    );
+    // `join` polls GetSecret first, which sends it; the key is derived during the round trip.
+    let (reply, aes_key) =
+        futures_util::future::join(get_secret, async { keypair.derive_shared(&server_public_key) })
+            .await;
+    let secret: SecretStruct = reply?.body().deserialize()?;
+    let aes_iv: AesIv = secret
+        .parameters
+        .try_into()
+        .map_err(|_| Error::Crypto("secret has an invalid initialization vector"))?;
+    decrypt(&secret.value, &aes_key, &aes_iv)
+}
+
 pub struct Session {
     pub object_path: OwnedObjectPath,
     aes_key: Option<AesKey>,

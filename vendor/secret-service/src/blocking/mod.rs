@@ -87,12 +87,27 @@ pub fn wait_until_admitted(conn: &zbus::blocking::Connection) -> Result<(), Erro
         .map_err(util::handle_conn_error)
 }
 
-/// A Diffie-Hellman key pair being generated on another thread (docker-credential-hub patch).
-pub struct PreparedDh(std::thread::JoinHandle<crate::session::Keypair>);
+/// A Diffie-Hellman key pair, generated beforehand (docker-credential-hub patch): on another
+/// thread ([SecretService::prepare_dh]), or on this one while a first call is in flight
+/// ([PreparedDh::now]), so that opening the session waits only for the server.
+pub struct PreparedDh(Prepared);
+
+enum Prepared {
+    Thread(std::thread::JoinHandle<crate::session::Keypair>),
+    Ready(crate::session::Keypair),
+}
 
 impl PreparedDh {
+    /// Generate the key pair on this thread, now.
+    pub fn now() -> Self {
+        PreparedDh(Prepared::Ready(crate::session::Keypair::generate()))
+    }
+
     pub(crate) fn join(self) -> crate::session::Keypair {
-        self.0.join().expect("key pair generation panicked")
+        match self.0 {
+            Prepared::Thread(handle) => handle.join().expect("key pair generation panicked"),
+            Prepared::Ready(keypair) => keypair,
+        }
     }
 }
 
@@ -132,7 +147,9 @@ impl<'a> SecretService<'a> {
     /// Start generating the Diffie-Hellman key pair of an encrypted session on another thread
     /// (docker-credential-hub patch), to hand to [SecretService::connect_prepared] later.
     pub fn prepare_dh() -> PreparedDh {
-        PreparedDh(std::thread::spawn(crate::session::Keypair::generate))
+        PreparedDh(Prepared::Thread(std::thread::spawn(
+            crate::session::Keypair::generate,
+        )))
     }
 
     /// Open an encrypted session on an existing connection with a key pair from
@@ -143,7 +160,7 @@ impl<'a> SecretService<'a> {
         prepared: PreparedDh,
     ) -> Result<SecretService<'a>, Error> {
         let service_proxy = ServiceProxyBlocking::new(&conn).map_err(util::handle_conn_error)?;
-        let keypair = prepared.0.join().expect("key pair generation panicked");
+        let keypair = prepared.join();
         let session = Session::new_blocking_with_keypair(&service_proxy, &keypair)?;
         Ok(SecretService {
             conn,
