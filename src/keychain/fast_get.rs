@@ -16,7 +16,7 @@
 //! Anything unusual (no bus, no Secret Service, a locked item) returns `None`, and the
 //! caller takes the normal path, which reports or falls back exactly as before.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use secret_service::blocking::{PreparedDh, connect_unix_session_socket, not_yet_admitted};
 use zbus::zvariant::OwnedObjectPath;
@@ -57,7 +57,8 @@ pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
 async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option<FastGet> {
     let mut prepared = None;
     for key in keys {
-        let attrs: HashMap<&str, &str> = HashMap::from([("service", service), ("username", key)]);
+        // (A BTreeMap: a HashMap would seed its hasher from the kernel first.)
+        let attrs: BTreeMap<&str, &str> = BTreeMap::from([("service", service), ("username", key)]);
         // The first call of a new client can be refused until gnome-keyring has admitted
         // it (see `secret_service::blocking::wait_until_admitted`): retry briefly. Only a
         // successful search makes it safe to send OpenSession afterwards.
