@@ -8,7 +8,7 @@
 //! encrypted.
 //!
 //! Everything runs on this one thread: a current-thread tokio runtime drives the socket, and
-//! our half of the key pair is computed while the first search is on the wire. zbus's
+//! our half of the key pair is computed while the bus answers the handshake. zbus's
 //! async-io backend would start a reactor thread that takes the socket's events and wakes
 //! this thread for every reply; a helper that lives for four milliseconds pays for that
 //! thread and those cross-thread wake-ups on every call.
@@ -40,11 +40,15 @@ pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
         .ok()?;
     let found = runtime.block_on(async move {
         let stream = tokio::net::UnixStream::from_std(stream).ok()?;
-        let conn = zbus::connection::Builder::unix_stream(stream)
-            .build()
-            .await
-            .ok()?;
-        let found = lookup(&conn, service, keys).await;
+        // Our half of the key pair is computed while the bus answers the handshake: the
+        // handshake's first poll sends it, and the bus is idle while we compute.
+        let (conn, prepared) = futures_lite::future::zip(
+            zbus::connection::Builder::unix_stream(stream).build(),
+            async { PreparedDh::now() },
+        )
+        .await;
+        let conn = conn.ok()?;
+        let found = lookup(&conn, service, keys, prepared).await;
         // The process exits right after: skip the connection's orderly shutdown.
         std::mem::forget(conn);
         found
@@ -54,8 +58,12 @@ pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
     found
 }
 
-async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option<FastGet> {
-    let mut prepared = None;
+async fn lookup(
+    conn: &zbus::Connection,
+    service: &str,
+    keys: &[&str],
+    prepared: PreparedDh,
+) -> Option<FastGet> {
     for key in keys {
         // (A BTreeMap: a HashMap would seed its hasher from the kernel first.)
         let attrs: BTreeMap<&str, &str> = BTreeMap::from([("service", service), ("username", key)]);
@@ -65,23 +73,15 @@ async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option
         let body = (&attrs,);
         let mut tries = 0;
         let reply = loop {
-            let search = conn.call_method(
-                Some("org.freedesktop.secrets"),
-                "/org/freedesktop/secrets",
-                Some("org.freedesktop.Secret.Service"),
-                "SearchItems",
-                &body,
-            );
-            // The search is sent on its first poll; the key pair is computed while
-            // gnome-keyring answers (a fraction of a millisecond either way).
-            let reply = if prepared.is_none() {
-                let (reply, keypair) =
-                    futures_lite::future::zip(search, async { PreparedDh::now() }).await;
-                prepared = Some(keypair);
-                reply
-            } else {
-                search.await
-            };
+            let reply = conn
+                .call_method(
+                    Some("org.freedesktop.secrets"),
+                    "/org/freedesktop/secrets",
+                    Some("org.freedesktop.Secret.Service"),
+                    "SearchItems",
+                    &body,
+                )
+                .await;
             match reply {
                 Ok(reply) => break reply,
                 Err(e) if not_yet_admitted(&e) && tries < 200 => {
@@ -99,7 +99,7 @@ async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option
         }
         // Several items for one key only happen when two writers raced; any is complete.
         if let Some(path) = unlocked.into_iter().next() {
-            let bytes = secret_service::fetch_secret(conn, &path, prepared?)
+            let bytes = secret_service::fetch_secret(conn, &path, prepared)
                 .await
                 .ok()?;
             return Some(FastGet::Found(Secret::new(bytes)));
