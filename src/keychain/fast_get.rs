@@ -8,7 +8,7 @@
 //! encrypted.
 //!
 //! Everything runs on this one thread: a current-thread tokio runtime drives the socket, and
-//! our half of the key pair is computed while the bus answers the handshake. zbus's
+//! our half of the key pair is computed while the first search is answered. zbus's
 //! async-io backend would start a reactor thread that takes the socket's events and wakes
 //! this thread for every reply; a helper that lives for four milliseconds pays for that
 //! thread and those cross-thread wake-ups on every call.
@@ -40,15 +40,14 @@ pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
         .ok()?;
     let found = runtime.block_on(async move {
         let stream = tokio::net::UnixStream::from_std(stream).ok()?;
-        // Our half of the key pair is computed while the bus answers the handshake: the
-        // handshake's first poll sends it, and the bus is idle while we compute.
-        let (conn, prepared) = futures_lite::future::zip(
-            zbus::connection::Builder::unix_stream(stream).build(),
-            async { PreparedDh::now() },
-        )
-        .await;
-        let conn = conn.ok()?;
-        let found = lookup(&conn, service, keys, prepared).await;
+        // The whole handshake goes out in one write, without waiting for the bus's answer:
+        // the first search follows in the next (see zbus's `pipelined_handshake`).
+        let conn = zbus::connection::Builder::unix_stream(stream)
+            .pipelined_handshake()
+            .build()
+            .await
+            .ok()?;
+        let found = lookup(&conn, service, keys).await;
         // The process exits right after: skip the connection's orderly shutdown.
         std::mem::forget(conn);
         found
@@ -58,12 +57,8 @@ pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
     found
 }
 
-async fn lookup(
-    conn: &zbus::Connection,
-    service: &str,
-    keys: &[&str],
-    prepared: PreparedDh,
-) -> Option<FastGet> {
+async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option<FastGet> {
+    let mut prepared = None;
     for key in keys {
         // (A BTreeMap: a HashMap would seed its hasher from the kernel first.)
         let attrs: BTreeMap<&str, &str> = BTreeMap::from([("service", service), ("username", key)]);
@@ -73,15 +68,23 @@ async fn lookup(
         let body = (&attrs,);
         let mut tries = 0;
         let reply = loop {
-            let reply = conn
-                .call_method(
-                    Some("org.freedesktop.secrets"),
-                    "/org/freedesktop/secrets",
-                    Some("org.freedesktop.Secret.Service"),
-                    "SearchItems",
-                    &body,
-                )
-                .await;
+            let search = conn.call_method(
+                Some("org.freedesktop.secrets"),
+                "/org/freedesktop/secrets",
+                Some("org.freedesktop.Secret.Service"),
+                "SearchItems",
+                &body,
+            );
+            // The search is sent on its first poll; our half of the key pair is computed
+            // while the bus and gnome-keyring answer (a fraction of a millisecond each).
+            let reply = if prepared.is_none() {
+                let (reply, keypair) =
+                    futures_lite::future::zip(search, async { PreparedDh::now() }).await;
+                prepared = Some(keypair);
+                reply
+            } else {
+                search.await
+            };
             match reply {
                 Ok(reply) => break reply,
                 Err(e) if not_yet_admitted(&e) && tries < 200 => {
@@ -99,7 +102,7 @@ async fn lookup(
         }
         // Several items for one key only happen when two writers raced; any is complete.
         if let Some(path) = unlocked.into_iter().next() {
-            let bytes = secret_service::fetch_secret(conn, &path, prepared)
+            let bytes = secret_service::fetch_secret(conn, &path, prepared?)
                 .await
                 .ok()?;
             return Some(FastGet::Found(Secret::new(bytes)));
