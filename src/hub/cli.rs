@@ -30,15 +30,20 @@ fn fail(message: &str) -> ExitCode {
 }
 
 /// Open the keychain with every call bounded by the deadline (messages on stderr).
+/// What a human command says when the keychain does not answer in time.
+fn keychain_timeout(deadline: std::time::Duration) -> String {
+    format!(
+        "{NAME}: the keychain did not answer within {} s (a hung Secret Service); run `{NAME} doctor`",
+        deadline.as_secs()
+    )
+}
+
 fn open_keychain() -> Result<(Box<dyn Keychain>, keychain::Selection), String> {
     let deadline = crate::settings::timeout();
     let guard = crate::watchdog::Watchdog::arm_on(
         crate::watchdog::Channel::Stderr,
         deadline,
-        format!(
-            "{NAME}: the keychain did not answer within {} s (a hung Secret Service); run `{NAME} doctor`",
-            deadline.as_secs()
-        ),
+        keychain_timeout(deadline),
     );
     let opened = keychain::open().map_err(|e| format!("cannot open the keychain: {e}"));
     guard.disarm();
@@ -313,14 +318,7 @@ fn fast_cached_token() -> Option<Option<Secret<String>>> {
         return None;
     }
     let deadline = settings::timeout();
-    let alarm = Alarm::arm(
-        Channel::Stderr,
-        deadline,
-        format!(
-            "{NAME}: the keychain did not answer within {} s (a hung Secret Service); run `{NAME} doctor`",
-            deadline.as_secs()
-        ),
-    );
+    let alarm = Alarm::arm(Channel::Stderr, deadline, keychain_timeout(deadline));
     let service = keychain::internal_service(&keychain::service_name());
     let found = fast_get::get(&service, &[crate::helper::HUB_JWT]);
     alarm.disarm();

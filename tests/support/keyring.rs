@@ -129,15 +129,16 @@ pub struct KeyringSession {
 
 /// A bus configuration without service directories: no D-Bus activation, so a client call
 /// can never start a second, locked gnome-keyring behind our back, and a killed daemon
-/// stays killed (fault-injection tests depend on that).
-fn bus_config(socket_dir: &Path) -> String {
+/// stays killed (fault-injection tests depend on that). `auth` is the `<auth>` section:
+/// what clients may authenticate with.
+pub fn bus_config(socket_dir: &Path, auth: &str) -> String {
     format!(
         r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
   <listen>unix:dir={}</listen>
-  <auth>EXTERNAL</auth>
+  {}
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
@@ -145,7 +146,8 @@ fn bus_config(socket_dir: &Path) -> String {
   </policy>
 </busconfig>
 "#,
-        socket_dir.display()
+        socket_dir.display(),
+        auth
     )
 }
 
@@ -167,7 +169,8 @@ impl KeyringSession {
         let docker_config = private_dir(&root.path().join("docker"));
         let logs = private_dir(&root.path().join("logs"));
         let conf = root.path().join("bus.conf");
-        std::fs::write(&conf, bus_config(&runtime)).expect("write bus.conf");
+        std::fs::write(&conf, bus_config(&runtime, "<auth>EXTERNAL</auth>"))
+            .expect("write bus.conf");
 
         let mut bus = std::process::Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf.display()))

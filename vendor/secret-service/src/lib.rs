@@ -178,25 +178,6 @@ impl<'a> SecretService<'a> {
         Self::connect_with_existing(encryption, conn).await
     }
 
-    /// Open an encrypted session on an existing connection with a key pair from
-    /// [blocking::SecretService::prepare_dh] (docker-credential-hub patch). The connection
-    /// must already have made a call to the service (see [blocking::SecretService::connect]).
-    pub async fn connect_prepared(
-        session_conn: zbus::Connection,
-        prepared: blocking::PreparedDh,
-    ) -> Result<SecretService<'a>, Error> {
-        let service_proxy = ServiceProxy::new(&session_conn)
-            .await
-            .map_err(util::handle_conn_error)?;
-        let keypair = prepared.join();
-        let session = Session::new_with_keypair(&service_proxy, &keypair).await?;
-        Ok(SecretService {
-            conn: session_conn,
-            session,
-            service_proxy,
-        })
-    }
-
     /// Creates a new [SecretService] instance, utilizing an existing connection handle.
     ///
     /// `session_conn` should be connected to the session/user message bus.

@@ -233,17 +233,6 @@ impl Session {
         Self::encrypted_session(keypair, session)
     }
 
-    /// An encrypted session with a key pair generated beforehand (docker-credential-hub patch).
-    pub(crate) async fn new_with_keypair(
-        service_proxy: &ServiceProxy<'_>,
-        keypair: &Keypair,
-    ) -> Result<Self, Error> {
-        let session = service_proxy
-            .open_session(ALGORITHM_DH, keypair.public.to_bytes_be().into())
-            .await?;
-        Self::encrypted_session(keypair, session)
-    }
-
     pub async fn new(
         service_proxy: &ServiceProxy<'_>,
         encryption: EncryptionType,
