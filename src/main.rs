@@ -15,17 +15,20 @@ use docker_credential_hub::{configure, doctor, hub, serve};
 /// alternate signal stack and two handlers, after reading /proc/self/maps to find the main
 /// thread's stack (20 system calls, ~50 µs here). Entered as the C `main` instead, the
 /// program does only the part it relies on: writing to a closed pipe must fail with EPIPE,
-/// not kill it. glibc still hands std the arguments, so `std::env::args` works as usual.
+/// not kill it. The arguments are read from `argv` here: glibc would also hand them to std,
+/// musl does not.
 #[cfg(all(target_os = "linux", not(test)))]
 #[unsafe(no_mangle)]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    let code = dispatch();
+    let args = (1..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: the C runtime passes `argc` valid, NUL-terminated strings in `argv`.
+        .map(|i| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) })
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let code = dispatch(args);
     // What std's exit path would do: C's exit does not know Rust's stdout buffer.
     let _ = std::io::stdout().flush();
     // ExitCode hides its value (its accessor is unstable); our commands use 0, 1 and 2.
@@ -36,14 +39,16 @@ extern "C" fn main(
 
 #[cfg(any(not(target_os = "linux"), test))]
 fn main() -> ExitCode {
-    dispatch()
+    dispatch(
+        std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    )
 }
 
-fn dispatch() -> ExitCode {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+/// `args` without the program name.
+fn dispatch(args: Vec<String>) -> ExitCode {
     let Some(first) = args.first() else {
         return protocol_error(USAGE);
     };

@@ -95,8 +95,8 @@ impl Alarm {
                     tv_usec: 0,
                 },
                 it_value: libc::timeval {
-                    tv_sec: deadline.as_secs() as libc::time_t,
-                    tv_usec: deadline.subsec_micros() as libc::suseconds_t,
+                    tv_sec: deadline.as_secs().try_into().unwrap_or(i32::MAX.into()),
+                    tv_usec: deadline.subsec_micros().into(),
                 },
             };
             libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("docker-credential-hub")
+    support::keyring::helper_bin()
 }
 
 fn run(cmd: &mut Command, stdin: &str) -> Output {

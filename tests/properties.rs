@@ -141,8 +141,7 @@ fn binary_never_panics_and_answers_in_one_line() {
     let mut runner = TestRunner::new(Config::with_cases(cases));
     runner
         .run(&(action(), stdin_bytes()), |(action, input)| {
-            let out = Command::cargo_bin("docker-credential-hub")
-                .unwrap()
+            let out = Command::new(support::keyring::helper_bin())
                 .env_clear()
                 .env("HOME", home.path())
                 .env("XDG_RUNTIME_DIR", home.path())

@@ -26,9 +26,22 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// after storing a Docker Hub key fails at once instead of leaving the machine.
 const UNREACHABLE_HUB_API: &str = "http://127.0.0.1:9";
 
-/// The built `docker-credential-hub` binary.
+/// The `docker-credential-hub` binary under test: the one cargo built for the tests, or the
+/// one named by DOCKER_CREDENTIAL_HUB_TEST_BINARY (`.ci/run` points it at the release build
+/// from scripts/build-release.sh, the binary users install, and runs the protocol tiers again).
 pub fn helper_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_docker-credential-hub"))
+    match std::env::var_os("DOCKER_CREDENTIAL_HUB_TEST_BINARY") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "DOCKER_CREDENTIAL_HUB_TEST_BINARY={} is not a file",
+                path.display()
+            );
+            path
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_docker-credential-hub")),
+    }
 }
 
 fn package_of(tool: &str) -> &'static str {
