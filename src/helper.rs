@@ -110,15 +110,29 @@ pub fn run(action: Action, input: &[u8], open: Opener) -> Outcome {
     }
 }
 
-/// `get` through the Secret Service fast path (see `keychain::fast_get`), for callers that
-/// may use the Secret Service: `None` when that path cannot answer, and the caller runs the
-/// normal one.
+/// A session bus connection opened for the fast `get` before the request is read (see
+/// `keychain::fast_get`).
 #[cfg(target_os = "linux")]
-pub fn fast_get(input: &[u8]) -> Option<Outcome> {
-    use crate::keychain::fast_get::{self, FastGet};
+pub type EarlyBus = crate::keychain::fast_get::Connected;
+#[cfg(not(target_os = "linux"))]
+pub enum EarlyBus {}
+
+/// Open the fast `get`'s bus connection, for callers that may use the Secret Service.
+pub fn connect_early() -> Option<EarlyBus> {
+    #[cfg(target_os = "linux")]
+    return crate::keychain::fast_get::connect();
+    #[cfg(not(target_os = "linux"))]
+    return None;
+}
+
+/// `get` through the Secret Service fast path (see `keychain::fast_get`), on a connection from
+/// [connect_early]: `None` when that path cannot answer, and the caller runs the normal one.
+#[cfg(target_os = "linux")]
+pub fn fast_get(input: &[u8], bus: EarlyBus) -> Option<Outcome> {
+    use crate::keychain::fast_get::FastGet;
     let url = protocol::parse_server_url(input).ok()?;
     let keys = registry::lookup_keys(&url);
-    let (stdout, code) = match fast_get::get(&crate::keychain::service_name(), &keys)? {
+    let (stdout, code) = match bus.get(&crate::keychain::service_name(), &keys)? {
         // Undecodable: the normal path reports it.
         FastGet::Found(bytes) => {
             let found = crate::keychain::Stored::decode(bytes.expose()).ok()?;
@@ -138,8 +152,8 @@ pub fn fast_get(input: &[u8]) -> Option<Outcome> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn fast_get(_input: &[u8]) -> Option<Outcome> {
-    None
+pub fn fast_get(_input: &[u8], bus: EarlyBus) -> Option<Outcome> {
+    match bus {}
 }
 
 fn opened<'k>(

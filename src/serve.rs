@@ -17,6 +17,14 @@ fn protocol_error(line: &str) -> ! {
 }
 
 pub fn serve(action: Action) -> ! {
+    // Only a daemon can hang; kernel keyutils answers at once, so skip the watchdog there.
+    let may_block = keychain::may_block();
+    // `get` (every pull) on the Secret Service: connect before reading the request, so that
+    // the bus accepts and authenticates us meanwhile.
+    let early_bus = match action {
+        Action::Get if may_block => helper::connect_early(),
+        _ => None,
+    };
     let input = if action == Action::List {
         Vec::new()
     } else {
@@ -25,9 +33,7 @@ pub fn serve(action: Action) -> ! {
             Err(e) => protocol_error(&format!("{NAME}: {e}")),
         }
     };
-    // Only a daemon can hang; kernel keyutils answers at once, so skip the thread there.
     let deadline = settings::timeout();
-    let may_block = keychain::may_block();
     let watchdog = may_block.then(|| {
         Alarm::arm(
             Channel::Stdout,
@@ -44,10 +50,7 @@ pub fn serve(action: Action) -> ! {
         selection = Some(sel);
         Ok(kc)
     };
-    let fast = match action {
-        Action::Get if may_block => helper::fast_get(&input),
-        _ => None,
-    };
+    let fast = early_bus.and_then(|bus| helper::fast_get(&input, bus));
     let outcome = fast.unwrap_or_else(|| helper::run(action, &input, &mut open));
     if let Some(w) = &watchdog {
         w.disarm();

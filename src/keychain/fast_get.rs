@@ -2,23 +2,27 @@
 //!
 //! The store crate opens an encrypted session (a Diffie-Hellman exchange, about 2 ms of
 //! gnome-keyring's time) before it can even search. Here the search comes first, on a bare
-//! connection, while our half of the key pair is computed on another thread; the session is
-//! opened only when there is a secret to fetch. A registry with no credential (every
+//! connection, and the session is opened only when there is a secret to fetch. A registry with no credential (every
 //! anonymous pull) is answered without any key exchange. The secret still crosses the bus
 //! encrypted.
 //!
 //! Everything runs on this one thread: a current-thread tokio runtime drives the socket, and
 //! our half of the key pair is computed while the first search is answered. zbus's
 //! async-io backend would start a reactor thread that takes the socket's events and wakes
-//! this thread for every reply; a helper that lives for four milliseconds pays for that
+//! this thread for every reply; a short-lived helper pays for that
 //! thread and those cross-thread wake-ups on every call.
+//!
+//! The connection can be opened before the request is read ([connect], then
+//! [Connected::get]): the bus daemon accepts and authenticates us while stdin is read and
+//! parsed.
 //!
 //! Anything unusual (no bus, no Secret Service, a locked item) returns `None`, and the
 //! caller takes the normal path, which reports or falls back exactly as before.
 
 use std::collections::BTreeMap;
+use std::mem::ManuallyDrop;
 
-use secret_service::blocking::{PreparedDh, connect_unix_session_socket, not_yet_admitted};
+use secret_service::blocking::{PreparedDh, not_yet_admitted, unix_session_address};
 use zbus::zvariant::OwnedObjectPath;
 
 use crate::secret::Secret;
@@ -31,30 +35,49 @@ pub enum FastGet {
 
 /// Look up each key in order; `None` when the fast path cannot decide.
 pub fn get(service: &str, keys: &[&str]) -> Option<FastGet> {
-    let stream = connect_unix_session_socket()?;
-    stream.set_nonblocking(true).ok()?;
+    connect()?.get(service, keys)
+}
+
+/// A session bus connection whose handshake is on its way: AUTH, BEGIN and Hello are written,
+/// and nothing waits for the bus's answer (see zbus's `pipelined_handshake`). Never dropped:
+/// the process exits right after using it, and orderly shutdown would only add latency.
+pub struct Connected {
+    runtime: ManuallyDrop<tokio::runtime::Runtime>,
+    conn: ManuallyDrop<zbus::Connection>,
+}
+
+/// Connect to the session bus and send the handshake; `None` when the bus is not a local
+/// socket or does not accept us.
+pub fn connect() -> Option<Connected> {
+    let address = unix_session_address()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .ok()?;
-    let found = runtime.block_on(async move {
-        let stream = tokio::net::UnixStream::from_std(stream).ok()?;
-        // The whole handshake goes out in one write, without waiting for the bus's answer:
-        // the first search follows in the next (see zbus's `pipelined_handshake`).
-        let conn = zbus::connection::Builder::unix_stream(stream)
+    let conn = runtime.block_on(async {
+        // A non-blocking connect: a bus that has stopped accepting fails here at once, and
+        // the normal path, under the watchdog, reports it.
+        let stream = tokio::net::UnixStream::connect_addr(&address.into())
+            .await
+            .ok()?;
+        zbus::connection::Builder::unix_stream(stream)
             .pipelined_handshake()
             .build()
             .await
-            .ok()?;
-        let found = lookup(&conn, service, keys).await;
-        // The process exits right after: skip the connection's orderly shutdown.
-        std::mem::forget(conn);
-        found
-    });
-    // Likewise the runtime's; it has nothing left to run.
-    std::mem::forget(runtime);
-    found
+            .ok()
+    })?;
+    Some(Connected {
+        runtime: ManuallyDrop::new(runtime),
+        conn: ManuallyDrop::new(conn),
+    })
+}
+
+impl Connected {
+    /// Look up each key in order; `None` when the fast path cannot decide.
+    pub fn get(self, service: &str, keys: &[&str]) -> Option<FastGet> {
+        self.runtime.block_on(lookup(&self.conn, service, keys))
+    }
 }
 
 async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option<FastGet> {

@@ -149,6 +149,7 @@ pub async fn fetch_secret(
 ) -> Result<Vec<u8>, Error> {
     use crate::proxy::SecretStruct;
     use crate::ss::SS_DBUS_NAME;
+    use zbus::zvariant::as_value;
     let keypair = prepared.join();
     let public = keypair.public.to_bytes_be();
     let reply = conn
@@ -157,15 +158,15 @@ pub async fn fetch_secret(
             "/org/freedesktop/secrets",
             Some("org.freedesktop.Secret.Service"),
             "OpenSession",
-            &(ALGORITHM_DH, zbus::zvariant::Value::from(public)),
+            // The key as a typed variant: a `Value` would hold each byte as a `Value`.
+            &(ALGORITHM_DH, as_value::Serialize(&public)),
         )
         .await?;
-    let opened: OpenSessionResult = reply.body().deserialize()?;
-    let server_public_key = opened
-        .output
-        .try_into()
-        .map(|key: Vec<u8>| BigUint::from_bytes_be(&key))?;
-    let body = (&opened.result,);
+    let body = reply.body();
+    let (server_public_key, session): (as_value::Deserialize<Vec<u8>>, OwnedObjectPath) =
+        body.deserialize()?;
+    let server_public_key = BigUint::from_bytes_be(&server_public_key.0);
+    let body = (&session,);
     let get_secret = conn.call_method(
         Some(SS_DBUS_NAME),
         item,

@@ -41,20 +41,26 @@ pub fn session_connection() -> Result<zbus::blocking::Connection, Error> {
 /// other address or failure (docker-credential-hub patch).
 #[cfg(unix)]
 pub fn connect_unix_session_socket() -> Option<std::os::unix::net::UnixStream> {
-    use std::os::unix::net::UnixStream;
+    std::os::unix::net::UnixStream::connect_addr(&unix_session_address()?).ok()
+}
+
+/// The socket address of the session bus when it is a `unix:` address (a path, or on Linux an
+/// abstract name); `None` for any other (docker-credential-hub patch).
+#[cfg(unix)]
+pub fn unix_session_address() -> Option<std::os::unix::net::SocketAddr> {
+    use std::os::unix::net::SocketAddr;
     use zbus::address::transport::{Transport, UnixSocket};
     let address = zbus::Address::session().ok()?;
     let Transport::Unix(unix) = address.transport() else {
         return None;
     };
     match unix.path() {
-        UnixSocket::File(path) => UnixStream::connect(path).ok(),
+        UnixSocket::File(path) => SocketAddr::from_pathname(path).ok(),
         #[cfg(target_os = "linux")]
         UnixSocket::Abstract(name) => {
             use std::os::linux::net::SocketAddrExt;
             use std::os::unix::ffi::OsStrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
-            UnixStream::connect_addr(&addr).ok()
+            SocketAddr::from_abstract_name(name.as_bytes()).ok()
         }
         _ => None,
     }
