@@ -133,3 +133,34 @@ async fn lookup(conn: &zbus::Connection, service: &str, keys: &[&str]) -> Option
     }
     Some(FastGet::NotFound)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// Our public key comes from a table precomputed at build time (vendor/secret-service,
+    /// build.rs): it must equal plain exponentiation, edge exponents included.
+    #[test]
+    fn generator_table_agrees_with_exponentiation_at_the_edges() {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        let mut top_bit = [0u8; 32];
+        top_bit[0] = 0x80;
+        let mut every_digit = [0u8; 32];
+        for (i, byte) in every_digit.iter_mut().enumerate() {
+            *byte = (i as u8 % 16) * 0x11;
+        }
+        for private in [[0u8; 32], one, top_bit, [0xff; 32], every_digit] {
+            let (table, plain) = secret_service::public_key_both_ways(&private);
+            assert_eq!(table, plain, "exponent {private:02x?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn generator_table_agrees_with_exponentiation(private in any::<[u8; 32]>()) {
+            let (table, plain) = secret_service::public_key_both_ways(&private);
+            prop_assert_eq!(table, plain);
+        }
+    }
+}

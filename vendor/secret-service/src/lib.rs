@@ -136,6 +136,8 @@ pub use item::Item;
 
 pub use session::EncryptionType;
 pub use session::fetch_secret;
+#[doc(hidden)]
+pub use session::public_key_both_ways;
 
 use crate::proxy::service::ServiceProxy;
 use crate::session::Session;
