@@ -25,23 +25,23 @@ use zbus::zvariant::OwnedObjectPath;
 // exponentiation, and a credential helper does two per invocation.
 
 // for key exchange: the 1024-bit MODP group of RFC 2409 ("Second Oakley Group"), generator 2
-const DH_PRIME: U1024 = U1024::from_be_hex(concat!(
+const DH_PRIME_HEX: &str = concat!(
     "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
     "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
     "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
     "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF",
-));
+);
+const DH_PRIME: U1024 = U1024::from_be_hex(DH_PRIME_HEX);
+/// The Montgomery parameters of `DH_PRIME`, computed at compile time.
+const DH_PARAMS: FixedMontyParams<{ U1024::LIMBS }> =
+    FixedMontyParams::new(Odd::<U1024>::from_be_hex(DH_PRIME_HEX));
 const DH_GENERATOR: U1024 = U1024::from_u8(2);
 /// Bits of the private exponent (see [Keypair::generate]).
 const PRIVATE_BITS: u32 = U256::BITS;
 
-fn dh_params() -> FixedMontyParams<{ U1024::LIMBS }> {
-    FixedMontyParams::new_vartime(Odd::new(DH_PRIME).expect("the MODP prime is odd"))
-}
-
 /// `base ^ exponent mod DH_PRIME`, in constant time.
 fn powm(base: &U1024, exponent: &U256) -> U1024 {
-    FixedMontyForm::new(base, &dh_params())
+    FixedMontyForm::new(base, &DH_PARAMS)
         .pow_bounded_exp(exponent, PRIVATE_BITS)
         .retrieve()
 }
@@ -58,7 +58,7 @@ mod comb {
 #[cfg(target_pointer_width = "64")]
 fn generator_pow(exponent: &U256) -> U1024 {
     use crypto_bigint::{Choice, CtSelect};
-    let params = dh_params();
+    let params = DH_PARAMS;
     let words = exponent.as_words();
     let mut acc: Option<FixedMontyForm<{ U1024::LIMBS }>> = None;
     for (j, candidates) in comb::GENERATOR_COMB.iter().enumerate() {
