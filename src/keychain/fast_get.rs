@@ -2,15 +2,15 @@
 //!
 //! The store crate opens an encrypted session (a Diffie-Hellman exchange, about 2 ms of
 //! gnome-keyring's time) before it can even search. Here the search comes first, on a bare
-//! connection, and the session is opened only when there is a secret to fetch. A registry with no credential (every
-//! anonymous pull) is answered without any key exchange. The secret still crosses the bus
-//! encrypted.
+//! connection, and the session is opened only when there is a secret to fetch: a registry
+//! with no credential (every anonymous pull) is answered without any key exchange. The
+//! secret still crosses the bus encrypted.
 //!
 //! Everything runs on this one thread: a current-thread tokio runtime drives the socket, and
-//! our half of the key pair is computed while the first search is answered. zbus's
-//! async-io backend would start a reactor thread that takes the socket's events and wakes
-//! this thread for every reply; a short-lived helper pays for that
-//! thread and those cross-thread wake-ups on every call.
+//! our half of the key pair is computed while the first search is answered. zbus's async-io
+//! backend would start a reactor thread that takes the socket's events and wakes this thread
+//! for every reply; a short-lived helper pays for that thread and those cross-thread wake-ups
+//! on every call.
 //!
 //! The connection can be opened before the request is read ([connect], then
 //! [Connected::get]): the bus daemon accepts and authenticates us while stdin is read and
