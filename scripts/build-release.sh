@@ -6,7 +6,8 @@
 # a static glibc program spends ~0.2 ms more in start-up and exit here (glibc probes the CPU's
 # caches with `cpuid`, which traps in a VM, and tears down more at exit). The musl standard
 # library comes from rustup (`rustup target add`, done here when missing); without it, the
-# build falls back to a static glibc binary, which works the same, a little slower.
+# build falls back to a static glibc binary, which works the same, a little slower
+# (DOCKER_CREDENTIAL_HUB_GLIBC=1 asks for it directly).
 # glibc 2.34 and later, and musl, resolve hub.docker.com without NSS modules.
 #
 # Both are non-PIE (no relocations at start-up) and use software AES/SHA-256 (a few blocks per
