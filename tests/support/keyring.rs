@@ -28,7 +28,7 @@ const UNREACHABLE_HUB_API: &str = "http://127.0.0.1:9";
 
 /// The `docker-credential-hub` binary under test: the one cargo built for the tests, or the
 /// one named by DOCKER_CREDENTIAL_HUB_TEST_BINARY (`.ci/run` points it at the release build
-/// from scripts/build-release.sh, the binary users install, and runs the protocol tiers again).
+/// from scripts/build-release.sh, the binary users install, and runs every tier again).
 pub fn helper_bin() -> PathBuf {
     match std::env::var_os("DOCKER_CREDENTIAL_HUB_TEST_BINARY") {
         Some(path) if !path.is_empty() => {

@@ -10,17 +10,12 @@ use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Odd, U1024};
 use std::fmt::Write;
 
-// The same prime as `DH_PRIME` in src/session.rs (a test there checks the table against it).
-const DH_PRIME: &str = concat!(
-    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
-    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
-    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
-    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF",
-);
+include!("src/dh_group.rs");
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    let params = FixedMontyParams::new_vartime(Odd::new(U1024::from_be_hex(DH_PRIME)).unwrap());
+    println!("cargo::rerun-if-changed=src/dh_group.rs");
+    let params = FixedMontyParams::new_vartime(Odd::new(U1024::from_be_hex(DH_PRIME_HEX)).unwrap());
     // g^(16^j), starting at g.
     let mut base = FixedMontyForm::new(&U1024::from_u8(2), &params);
     let mut out = String::from(

@@ -24,13 +24,8 @@ use zbus::zvariant::OwnedObjectPath;
 // in the private exponent and allocates for every multiplication; about 25% less CPU per
 // exponentiation, and a credential helper does two per invocation.
 
-// for key exchange: the 1024-bit MODP group of RFC 2409 ("Second Oakley Group"), generator 2
-const DH_PRIME_HEX: &str = concat!(
-    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
-    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
-    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
-    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF",
-);
+// for key exchange
+include!("dh_group.rs");
 const DH_PRIME: U1024 = U1024::from_be_hex(DH_PRIME_HEX);
 /// The Montgomery parameters of `DH_PRIME`, computed at compile time.
 const DH_PARAMS: FixedMontyParams<{ U1024::LIMBS }> =
@@ -54,11 +49,10 @@ mod comb {
 /// `DH_GENERATOR ^ exponent mod DH_PRIME`, in constant time, from the table built by build.rs:
 /// one multiplication per four-bit digit of the exponent (63 instead of the 336 of `powm`),
 /// each table entry picked by a constant-time scan of the digit's 16 candidates
-/// (docker-credential-hub patch; this is half the CPU time of a credential lookup).
+/// (docker-credential-hub patch; by `powm`, the key pair was half the CPU time of a lookup).
 #[cfg(target_pointer_width = "64")]
 fn generator_pow(exponent: &U256) -> U1024 {
     use crypto_bigint::{Choice, CtSelect};
-    let params = DH_PARAMS;
     let words = exponent.as_words();
     let mut acc: Option<FixedMontyForm<{ U1024::LIMBS }>> = None;
     for (j, candidates) in comb::GENERATOR_COMB.iter().enumerate() {
@@ -68,7 +62,7 @@ fn generator_pow(exponent: &U256) -> U1024 {
             let candidate = U1024::from_words(*candidate);
             entry = entry.ct_select(&candidate, Choice::from_u64_eq(d, digit));
         }
-        let entry = FixedMontyForm::from_montgomery(entry, &params);
+        let entry = FixedMontyForm::from_montgomery(entry, &DH_PARAMS);
         acc = Some(match acc {
             None => entry,
             Some(acc) => acc.mul(&entry),
