@@ -135,7 +135,7 @@ mod item;
 pub use item::Item;
 
 pub use session::EncryptionType;
-pub use session::fetch_secret;
+pub use session::{CallSync, fetch_secret_sync};
 #[doc(hidden)]
 pub use session::public_key_both_ways;
 

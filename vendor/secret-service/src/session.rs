@@ -214,16 +214,25 @@ fn hkdf(ikm: &[u8], salt: Option<&[u8]>, okm: &mut [u8]) {
     feature_needed!()
 }
 
-/// Fetch one item's secret over a fresh encrypted session, on a connection that has already
-/// made a successful call to the service (docker-credential-hub patch; see
+/// docker-credential-hub patch: what [fetch_secret_sync] needs from a connection that does
+/// its own (blocking) I/O.
+pub trait CallSync {
+    /// Write a method call to the bus.
+    fn send(&mut self, call: &zbus::Message) -> Result<(), Error>;
+    /// Wait for the reply to `call`; an error reply is an `Err`.
+    fn reply_to(&mut self, call: &zbus::Message) -> Result<zbus::Message, Error>;
+}
+
+/// Fetch one item's secret over a fresh encrypted session, on a [CallSync] connection that has
+/// already made a successful call to the service (docker-credential-hub patch; see
 /// [crate::blocking::wait_until_admitted] for why that matters).
 ///
 /// A credential helper does this once per process, so the round trips are the cost: the
 /// calls go out directly on the connection (no proxies), and GetSecret, which needs only the
 /// session's path, is sent before the shared key is derived; the key is computed while
 /// gnome-keyring answers. The secret still crosses the bus encrypted.
-pub async fn fetch_secret(
-    conn: &zbus::Connection,
+pub fn fetch_secret_sync(
+    bus: &mut impl CallSync,
     item: &zbus::zvariant::ObjectPath<'_>,
     prepared: crate::blocking::PreparedDh,
 ) -> Result<Vec<u8>, Error> {
@@ -232,34 +241,24 @@ pub async fn fetch_secret(
     use zbus::zvariant::as_value;
     let keypair = prepared.join();
     let public = keypair.public_bytes();
-    let reply = conn
-        .call_method(
-            Some(SS_DBUS_NAME),
-            "/org/freedesktop/secrets",
-            Some("org.freedesktop.Secret.Service"),
-            "OpenSession",
-            // The key as a typed variant: a `Value` would hold each byte as a `Value`.
-            &(ALGORITHM_DH, as_value::Serialize(&public)),
-        )
-        .await?;
+    let open = zbus::Message::method_call("/org/freedesktop/secrets", "OpenSession")?
+        .destination(SS_DBUS_NAME)?
+        .interface("org.freedesktop.Secret.Service")?
+        // The key as a typed variant: a `Value` would hold each byte as a `Value`.
+        .build(&(ALGORITHM_DH, as_value::Serialize(&public)))?;
+    bus.send(&open)?;
+    let reply = bus.reply_to(&open)?;
     let body = reply.body();
     let (server_public_key, session): (as_value::Deserialize<Vec<u8>>, OwnedObjectPath) =
         body.deserialize()?;
-    let server_public_key = server_public_key.0;
-    let body = (&session,);
-    let get_secret = conn.call_method(
-        Some(SS_DBUS_NAME),
-        item,
-        Some("org.freedesktop.Secret.Item"),
-        "GetSecret",
-        &body,
-    );
-    // `join` polls GetSecret first, which sends it; the key is derived during the round trip.
-    let (reply, aes_key) =
-        futures_util::future::join(get_secret, async { keypair.derive_shared(&server_public_key) })
-            .await;
-    let aes_key = aes_key?;
-    let secret: SecretStruct = reply?.body().deserialize()?;
+    let get_secret = zbus::Message::method_call(item.clone(), "GetSecret")?
+        .destination(SS_DBUS_NAME)?
+        .interface("org.freedesktop.Secret.Item")?
+        .build(&(&session,))?;
+    bus.send(&get_secret)?;
+    let aes_key = keypair.derive_shared(&server_public_key.0)?;
+    let reply = bus.reply_to(&get_secret)?;
+    let secret: SecretStruct = reply.body().deserialize()?;
     let aes_iv: AesIv = secret
         .parameters
         .try_into()
