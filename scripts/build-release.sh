@@ -55,6 +55,13 @@ case "$host" in
         target=$host
         flags="-C target-feature=+crt-static $flags"
     fi
+    # Linked by scripts/link-hot-first: the toolchain's lld, with the code `get` runs grouped.
+    linker_var="CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$target")_LINKER"
+    if [[ -z "${!linker_var:-}" ]]; then
+        export "$linker_var=$PWD/scripts/link-hot-first"
+        export DOCKER_CREDENTIAL_HUB_LLD_DIR="$(rustc --print sysroot)/lib/rustlib/$host/bin/gcc-ld"
+        flags="$flags -C linker-flavor=gcc"
+    fi
     RUSTFLAGS="${RUSTFLAGS:-} $flags" cargo build --release --locked --target "$target" "$@" >&2
     echo "$dir/$target/release/$name"
     ;;
