@@ -100,7 +100,6 @@ pub struct Builder<'a> {
     request_name_flags: BitFlags<RequestNameFlags>,
     method_timeout: Option<std::time::Duration>,
     user_id: Option<u32>,
-    pipelined_handshake: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -308,17 +307,6 @@ impl<'a> Builder<'a> {
     pub fn auth_mechanism(mut self, auth_mechanism: AuthMechanism) -> Self {
         self.auth_mechanism = Some(auth_mechanism);
 
-        self
-    }
-
-    /// docker-credential-hub patch: send the whole handshake (AUTH EXTERNAL, BEGIN, Hello) in
-    /// one write and return without waiting for the bus to answer, so that the first method
-    /// call follows at once, as sd-bus does. The bus's answer is checked before the first
-    /// message is read; a refusal fails every pending call. Such a connection knows neither
-    /// the server's GUID nor its own unique name and passes no file descriptors: it is for
-    /// short-lived clients that make a few calls and need none of that.
-    pub fn pipelined_handshake(mut self) -> Self {
-        self.pipelined_handshake = true;
         self
     }
 
@@ -609,7 +597,6 @@ impl<'a> Builder<'a> {
         // SAFETY: `Authenticated` is always built with these fields set to `Some`.
         let socket_read = auth.socket_read.take().unwrap();
         let already_received_bytes = auth.already_received_bytes.drain(..).collect();
-        let pending_sasl_replies = auth.pending_sasl_replies;
         #[cfg(unix)]
         let already_received_fds = auth.already_received_fds.drain(..).collect();
 
@@ -646,7 +633,6 @@ impl<'a> Builder<'a> {
             already_received_bytes,
             #[cfg(unix)]
             already_received_fds,
-            pending_sasl_replies,
         );
 
         for name in self.names {
@@ -673,7 +659,6 @@ impl<'a> Builder<'a> {
             request_name_flags: BitFlags::default(),
             method_timeout: None,
             user_id: None,
-            pipelined_handshake: false,
         }
     }
 
@@ -698,12 +683,7 @@ impl<'a> Builder<'a> {
                 unique_name,
                 #[cfg(unix)]
                 already_received_fds: vec![],
-                pending_sasl_replies: 0,
             })
-        } else if self.pipelined_handshake && is_bus_conn && !crate::is_flatpak() {
-            // docker-credential-hub patch: see `pipelined_handshake`. Not inside Flatpak,
-            // whose xdg-dbus-proxy mishandles pipelined handshake commands (see client.rs).
-            Authenticated::client_pipelined(stream, self.user_id).await
         } else {
             #[cfg(feature = "p2p")]
             match self.guid.take() {

@@ -1301,7 +1301,6 @@ impl Connection {
         socket_read: Box<dyn socket::ReadHalf>,
         already_read: Vec<u8>,
         #[cfg(unix)] already_received_fds: Vec<std::os::fd::OwnedFd>,
-        pending_sasl_replies: usize,
     ) {
         let inner = &self.inner;
         inner
@@ -1315,7 +1314,6 @@ impl Connection {
                     #[cfg(unix)]
                     already_received_fds,
                     inner.socket_status.clone(),
-                    pending_sasl_replies,
                 )
                 .spawn(&inner.executor),
             )

@@ -28,8 +28,6 @@ pub(crate) struct SocketReader {
     already_received_fds: Vec<std::os::fd::OwnedFd>,
     prev_seq: u64,
     socket_status: Arc<SocketStatus>,
-    /// docker-credential-hub patch: SASL replies still to consume (a pipelined handshake).
-    pending_sasl_replies: usize,
 }
 
 impl SocketReader {
@@ -40,7 +38,6 @@ impl SocketReader {
         already_received_bytes: Vec<u8>,
         #[cfg(unix)] already_received_fds: Vec<std::os::fd::OwnedFd>,
         socket_status: Arc<SocketStatus>,
-        pending_sasl_replies: usize,
     ) -> Self {
         Self {
             socket,
@@ -51,7 +48,6 @@ impl SocketReader {
             already_received_fds,
             prev_seq: 0,
             socket_status,
-            pending_sasl_replies,
         }
     }
 
@@ -143,40 +139,6 @@ impl SocketReader {
             .complete_call(reply_serial, msg.recv_position(), result);
     }
 
-    /// docker-credential-hub patch: consume one SASL reply line of a pipelined handshake; only
-    /// "OK <guid>" lets the connection go on.
-    async fn read_sasl_reply(&mut self) -> crate::Result<()> {
-        loop {
-            if let Some(lf) = self.already_received_bytes.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.already_received_bytes.drain(..=lf).collect();
-                self.pending_sasl_replies -= 1;
-                if line.starts_with(b"OK ") {
-                    return Ok(());
-                }
-                let line = String::from_utf8_lossy(&line);
-                return Err(crate::Error::Handshake(format!(
-                    "the bus did not accept the authentication: {}",
-                    line.trim_end()
-                )));
-            }
-            let mut buf = vec![0; 1024];
-            #[cfg(unix)]
-            let read = {
-                let (read, fds) = self.socket.recvmsg(&mut buf).await?;
-                self.already_received_fds.extend(fds);
-                read
-            };
-            #[cfg(not(unix))]
-            let read = self.socket.recvmsg(&mut buf).await?;
-            if read == 0 {
-                return Err(crate::Error::Handshake(
-                    "Unexpected EOF during handshake".into(),
-                ));
-            }
-            self.already_received_bytes.extend(&buf[..read]);
-        }
-    }
-
     fn fail_pending_method_calls(&self, error: crate::Error) {
         self.pending_method_calls.fail_all(error);
     }
@@ -184,9 +146,6 @@ impl SocketReader {
     #[instrument(skip(self), level = "trace")]
     async fn read_socket(&mut self) -> crate::Result<Message> {
         self.socket_status.activity_event.notify(usize::MAX);
-        while self.pending_sasl_replies > 0 {
-            self.read_sasl_reply().await?;
-        }
         let seq = self.prev_seq + 1;
         let msg = self
             .socket

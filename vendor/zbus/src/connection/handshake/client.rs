@@ -240,41 +240,6 @@ impl Handshake for Client {
             #[cfg(unix)]
             already_received_fds: received_fds,
             unique_name,
-            pending_sasl_replies: 0,
-        })
-    }
-}
-
-impl Client {
-    /// docker-credential-hub patch: AUTH EXTERNAL, BEGIN and Hello in one write, returning at
-    /// once; the socket reader checks the server's "OK" before the first message (see
-    /// `Builder::pipelined_handshake`). No NEGOTIATE_UNIX_FD: such a connection passes no fds.
-    pub(crate) async fn perform_pipelined(mut self) -> Result<Authenticated> {
-        let auth = Command::Auth(
-            Some(AuthMechanism::External),
-            Some(self.user_id.clone()?.into_bytes()),
-        );
-        let hello = create_hello_method_call();
-        self.common
-            .write_commands(&[auth, Command::Begin], Some(&**hello.data()))
-            .await?;
-        #[cfg(unix)]
-        let (socket, recv_buffer, received_fds, _, _) = self.common.into_components();
-        #[cfg(not(unix))]
-        let (socket, recv_buffer, _, _) = self.common.into_components();
-        let (read, write) = socket.take();
-        Ok(Authenticated {
-            socket_write: write,
-            socket_read: Some(read),
-            // Not known before the server's answer, which nothing here waits for.
-            server_guid: crate::Guid::try_from("00000000000000000000000000000000")?.into(),
-            #[cfg(unix)]
-            cap_unix_fd: false,
-            already_received_bytes: recv_buffer,
-            #[cfg(unix)]
-            already_received_fds: received_fds,
-            unique_name: None,
-            pending_sasl_replies: 1,
         })
     }
 }

@@ -44,9 +44,6 @@ pub struct Authenticated {
     #[cfg(unix)]
     pub(crate) already_received_fds: Vec<std::os::fd::OwnedFd>,
     pub(crate) unique_name: Option<OwnedUniqueName>,
-    /// SASL replies the socket reader must consume before the first message
-    /// (docker-credential-hub patch: see `Builder::pipelined_handshake`).
-    pub(crate) pending_sasl_replies: usize,
 }
 
 impl Authenticated {
@@ -60,14 +57,6 @@ impl Authenticated {
     ) -> Result<Self> {
         Client::new(socket, mechanism, server_guid, bus, user_id)
             .perform()
-            .await
-    }
-
-    /// Send the whole client handshake without waiting for the server's answer
-    /// (docker-credential-hub patch: see `Builder::pipelined_handshake`).
-    pub async fn client_pipelined(socket: BoxedSplit, user_id: Option<u32>) -> Result<Self> {
-        Client::new(socket, Some(AuthMechanism::External), None, true, user_id)
-            .perform_pipelined()
             .await
     }
 

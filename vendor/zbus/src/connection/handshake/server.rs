@@ -238,7 +238,6 @@ impl Handshake for Server {
             #[cfg(unix)]
             already_received_fds: received_fds,
             unique_name: self.unique_name,
-            pending_sasl_replies: 0,
         })
     }
 }
