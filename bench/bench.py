@@ -3,6 +3,7 @@
 in one run, on a private gnome-keyring. Usage: bench.py PATH/TO/docker-credential-hub [RUNS]"""
 import base64
 import http.server
+import itertools
 import json
 import os
 import platform
@@ -18,7 +19,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import measure  # noqa: E402
 
 HELPER = os.path.abspath(sys.argv[1])
-RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+# 42: whole cycles of the six orders of three commands (see `interleave`).
+RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 42
 KEYRING = []  # (process, log path) of the private gnome-keyring-daemon
 WARMUP = 5
 URL = "https://registry.bench.example:5000/v1/"
@@ -100,11 +102,13 @@ def interleave(cases):
         for c in cases:
             measure(c)
     samples = {c["name"]: [] for c in cases}
+    # Interleaved, and each round takes the next of all the orders of the commands: over the
+    # cycle, every command runs first and right after every other equally often, so what
+    # one command leaves behind (the daemon tearing down its session, busy CPUs) does not
+    # always land on the same other command.
+    orders = list(itertools.permutations(cases))
     for i in range(RUNS):
-        # Interleaved, and the order rotates each round: every command follows every other
-        # equally often, so whatever the daemon is still doing after one client (tearing
-        # down its session) does not always land on the same command.
-        for c in cases[i % len(cases):] + cases[:i % len(cases)]:
+        for c in orders[i % len(orders)]:
             samples[c["name"]].append(measure(c))
     check_keyring()
     return {n: {"wall": statistics.median(r[0] for r in s) * 1000,
