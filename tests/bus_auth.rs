@@ -1,9 +1,8 @@
 //! A session bus that refuses our authentication.
 //!
-//! The fast `get` (and `token`) send the whole D-Bus handshake and their first call in one go,
-//! without waiting for the bus to accept them (zbus's `pipelined_handshake`, patched in
-//! vendor/zbus). When the bus says REJECTED instead of OK, that answer must fail the pending
-//! call at once, and the normal path must report the problem in one line: never a hang until
+//! The fast `get` (and `token`) send the whole D-Bus handshake and then their first call
+//! without waiting for the bus to accept them (src/keychain/fast_get.rs). When the bus says
+//! REJECTED instead of OK, that answer must fail the pending call at once, and the normal path must report the problem in one line: never a hang until
 //! the deadline, never "credentials not found". A real dbus-daemon that only allows the
 //! ANONYMOUS mechanism refuses the EXTERNAL authentication every client here uses.
 

@@ -47,6 +47,7 @@ pub fn helper_bin() -> PathBuf {
 fn package_of(tool: &str) -> &'static str {
     match tool {
         "dbus-daemon" | "dbus-send" => "dbus-daemon",
+        "dbus-monitor" => "dbus-bin",
         "gnome-keyring-daemon" => "gnome-keyring",
         "secret-tool" => "libsecret-tools",
         "docker-credential-secretservice" => "golang-docker-credential-helpers",
