@@ -53,6 +53,17 @@ def private_session():
     return env, pids, home
 
 
+def stop_session(pids, home):
+    """Stop what private_session started and remove its files."""
+    for pid in pids:
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+    subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def jwt(exp):
     enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
     return f"{enc({'alg': 'RS256', 'typ': 'JWT'})}.{enc({'exp': exp, 'sub': 'bench', 'username': 'bench'})}.c2ln"
@@ -174,13 +185,7 @@ def main():
         return all(m["wall"] <= anchor["wall"] * target for _, m, _, anchor, target in rows)
     finally:
         server.shutdown()
-        for pid in pids:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
+        stop_session(pids, home)
 
 
 def report(rows, get_rss):

@@ -34,12 +34,7 @@ def main():
         bench.store_ours(ours, bench.URL, "bench", bench.SECRET)
         names = functions_run(helper, ours, bench.URL) | functions_run(helper, ours, "https://missing.example/v1/")
     finally:
-        for pid in pids:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], capture_output=True)
+        bench.stop_session(pids, home)
     # Unnamed code ("0x4010a0") and valgrind's "(below main)" cannot be ordered; "'2" marks
     # recursion. The link matches names without hashes (see scripts/link-hot-first).
     mangled = sorted(n.split("'")[0] for n in names if not n.startswith(("0x", "(")))

@@ -76,11 +76,7 @@ pub fn connect() -> Option<Connected> {
     handshake.extend_from_slice(hello.data());
     (&sock).write_all(&handshake).ok()?;
     Some(Connected {
-        bus: Bus {
-            sock,
-            inbox: Vec::with_capacity(4096),
-            authenticated: false,
-        },
+        bus: Bus::new(sock),
     })
 }
 
@@ -148,6 +144,15 @@ struct Bus {
 }
 
 impl Bus {
+    /// A bus connection on `sock`, whose SASL answer is still to be read.
+    fn new(sock: UnixStream) -> Bus {
+        Bus {
+            sock,
+            inbox: Vec::with_capacity(4096),
+            authenticated: false,
+        }
+    }
+
     /// Read more bytes from the bus; end of stream is an error.
     fn fill(&mut self) -> std::io::Result<()> {
         let mut chunk = [0u8; 4096];
@@ -292,11 +297,7 @@ mod tests {
     #[test]
     fn replies_are_matched_to_their_call_across_partial_reads() {
         let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let mut bus = Bus {
-            sock: ours,
-            inbox: Vec::new(),
-            authenticated: false,
-        };
+        let mut bus = Bus::new(ours);
         let call = search_call();
         let other = Message::signal(
             "/org/freedesktop/DBus",
@@ -349,11 +350,7 @@ mod tests {
     #[test]
     fn a_refused_handshake_is_an_error() {
         let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let mut bus = Bus {
-            sock: ours,
-            inbox: Vec::new(),
-            authenticated: false,
-        };
+        let mut bus = Bus::new(ours);
         let call = search_call();
         let reply = Message::method_return(&call.header())
             .unwrap()
