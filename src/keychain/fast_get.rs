@@ -234,13 +234,13 @@ fn message_size(buf: &[u8]) -> Result<Option<(usize, Endian)>, zbus::Error> {
             Endian::Big => u32::from_be_bytes(bytes),
         }
     };
-    let (body, fields) = (field(4) as usize, field(12) as usize);
-    let len = (16 + fields).next_multiple_of(8) + body;
+    // In u64: two u32 lengths cannot overflow it (a 32-bit usize could).
+    let len = (16 + u64::from(field(12))).next_multiple_of(8) + u64::from(field(4));
     // The D-Bus limit; anything larger is not a message.
     if len > 128 << 20 {
         return Err(zbus::Error::ExcessData);
     }
-    Ok(Some((len, endian)))
+    Ok(Some((len as usize, endian)))
 }
 
 #[cfg(test)]
@@ -278,6 +278,9 @@ mod tests {
         // A body length beyond D-Bus's 128 MiB limit is refused, not allocated for.
         let mut huge = bytes.to_vec();
         huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(message_size(&huge).is_err());
+        // Both lengths at their maximum: refused, without overflowing.
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(message_size(&huge).is_err());
     }
 
