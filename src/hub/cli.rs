@@ -29,7 +29,6 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Open the keychain with every call bounded by the deadline (messages on stderr).
 /// What a human command says when the keychain does not answer in time.
 fn keychain_timeout(deadline: std::time::Duration) -> String {
     format!(
@@ -38,6 +37,7 @@ fn keychain_timeout(deadline: std::time::Duration) -> String {
     )
 }
 
+/// Open the keychain with every call bounded by the deadline (messages on stderr).
 fn open_keychain() -> Result<(Box<dyn Keychain>, keychain::Selection), String> {
     let deadline = crate::settings::timeout();
     let guard = crate::watchdog::Watchdog::arm_on(
