@@ -1,14 +1,16 @@
 //! docker's `config.json`: where it is, reading it without losing a key, editing it with
 //! pure functions, and writing it atomically with mode 0600.
 //!
-//! docker (Go `encoding/json`) matches field names case-insensitively and lets the last
-//! duplicate win; the readers here do the same so we see what docker sees.
+//! docker (Go `encoding/json`) matches field names case-insensitively; for a string the last
+//! duplicate wins, and repeated objects for one map field (`"auths"` and `"Auths"`) are
+//! merged into one map. The readers here do the same so we see what docker sees.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+
+use crate::NAME;
 
 pub const CONFIG_FILE: &str = "config.json";
 
@@ -17,16 +19,34 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const SECRET_FIELDS: [&str; 4] = ["auth", "username", "password", "identitytoken"];
 
 /// A config problem, as one line that says what is wrong and what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot find docker's config: neither DOCKER_CONFIG nor HOME is set; set one of them")]
+    NoHome,
+    #[error(
+        "cannot read {}: {source}; check its permissions",
+        crate::fs::display(path)
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} {why}; docker cannot read it either: fix the file and run again",
+        crate::fs::display(path)
+    )]
+    Invalid { path: PathBuf, why: String },
+    #[error(
+        "{} belongs to {owner}, but this process runs as {me}; run `{NAME} {command}` as {owner} (for example without sudo), so that none of your files can end up in theirs",
+        crate::fs::display(path)
+    )]
+    NotOwner {
+        path: PathBuf,
+        owner: String,
+        me: String,
+        command: &'static str,
+    },
 }
-
-impl std::error::Error for ConfigError {}
 
 /// docker's config directory: `$DOCKER_CONFIG`, else `~/.docker`.
 pub fn config_dir() -> Result<PathBuf, ConfigError> {
@@ -35,12 +55,7 @@ pub fn config_dir() -> Result<PathBuf, ConfigError> {
     }
     crate::paths::home_dir()
         .map(|h| h.join(".docker"))
-        .ok_or_else(|| {
-            ConfigError(
-                "cannot find docker's config: neither DOCKER_CONFIG nor HOME is set; set one of them"
-                    .into(),
-            )
-        })
+        .ok_or(ConfigError::NoHome)
 }
 
 pub fn config_path() -> Result<PathBuf, ConfigError> {
@@ -60,19 +75,17 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let original = match fs::read(path) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(ConfigError(format!(
-                "cannot read {}: {e}; check its permissions",
-                path.display()
-            )));
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
         }
     };
     let doc = match &original {
-        Some(bytes) => parse(bytes).map_err(|why| {
-            ConfigError(format!(
-                "{} {why}; docker cannot read it either: fix the file and run again",
-                path.display()
-            ))
+        Some(bytes) => parse(bytes).map_err(|why| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            why,
         })?,
         None => Value::Object(Map::new()),
     };
@@ -181,17 +194,32 @@ pub fn creds_store(doc: &Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// `auths`: registry key → entry object.
+/// `auths`: registry key → entry object, as docker decodes it: every top-level key that
+/// matches `auths` case-insensitively, in order, merged into one map (a later entry for
+/// the same registry wins, and a `null` empties the map, as Go's decoder does).
 pub fn auths(doc: &Value) -> Vec<(&str, &Map<String, Value>)> {
-    doc.as_object()
-        .and_then(|m| field(m, "auths"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_object().map(|o| (k.as_str(), o)))
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut out: Vec<(&str, &Map<String, Value>)> = Vec::new();
+    let Some(top) = doc.as_object() else {
+        return out;
+    };
+    for (_, value) in top.iter().filter(|(k, _)| k.eq_ignore_ascii_case("auths")) {
+        match value {
+            Value::Null => out.clear(),
+            Value::Object(entries) => {
+                for (key, entry) in entries {
+                    let Some(entry) = entry.as_object() else {
+                        continue;
+                    };
+                    match out.iter_mut().find(|(k, _)| *k == key.as_str()) {
+                        Some(slot) => slot.1 = entry,
+                        None => out.push((key.as_str(), entry)),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `credHelpers`: registry → helper suffix, in file order.
@@ -299,7 +327,8 @@ pub fn to_bytes(doc: &Value) -> Vec<u8> {
 }
 
 /// Where writes to `path` really go: docker follows a symlinked config.json (dotfile
-/// managers link it) and rewrites the target, so we do too.
+/// managers link it) and rewrites the target, so we do too. Only config.json itself is
+/// followed; every other file is written in place of whatever is at its path.
 pub fn write_target(path: &Path) -> PathBuf {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
@@ -313,86 +342,49 @@ pub fn write_target(path: &Path) -> PathBuf {
     }
 }
 
-/// Replace `path` with `bytes` atomically: a 0600 temp file in the same directory,
-/// written and fsynced, renamed over the target, then the directory fsynced. Readers see
-/// the old file or the new one, never a mix; a crash leaves at most a stray temp file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replace config.json (its symlink target, if it is a link) atomically, mode 0600,
+/// creating the config directory (0700, as docker does) when it is missing.
+pub fn write_config(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let target = write_target(path);
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.exists() {
-        // docker creates its config directory with 0700.
-        crate::paths::create_private_dir(&dir)?;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        crate::fs::create_private_dir(dir)?;
     }
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| CONFIG_FILE.into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let temp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
-    let result = write_temp_and_rename(&temp, &target, &dir, bytes);
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    crate::fs::replace(&target, bytes)
 }
 
-fn write_temp_and_rename(
-    temp: &Path,
-    target: &Path,
-    dir: &Path,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    let previous_owner = owner(target);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut file = opts.open(temp)?;
-    // The umask can only clear bits; set the mode exactly in case it cleared owner bits.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    // Like docker: when root edits someone's config (sudo with HOME kept), the file stays theirs.
-    #[cfg(unix)]
-    if let Some((uid, gid)) = previous_owner {
-        let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
-    }
-    #[cfg(not(unix))]
-    let _ = previous_owner;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temp, target)?;
-    sync_dir(dir)
-}
-
+/// Refuse to work on someone else's docker config (`sudo` with HOME kept): the config
+/// directory, config.json and its symlink target must belong to the effective user, or
+/// root-only credentials could end up in a file that user reads.
 #[cfg(unix)]
-fn owner(path: &Path) -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+pub fn check_owner(path: &Path, command: &'static str) -> Result<(), ConfigError> {
+    let me = crate::fs::euid();
+    let mut checks = vec![path.to_path_buf(), write_target(path)];
+    if let Some(dir) = path.parent() {
+        checks.insert(0, dir.to_path_buf());
+    }
+    for p in checks {
+        let owner = match crate::fs::ownership(&p) {
+            Ok(Some(o)) => o.uid,
+            Ok(None) => continue,
+            Err(source) => return Err(ConfigError::Read { path: p, source }),
+        };
+        if owner != me {
+            return Err(ConfigError::NotOwner {
+                path: p,
+                owner: crate::fs::user_name(owner),
+                me: crate::fs::user_name(me),
+                command,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-fn owner(_path: &Path) -> Option<(u32, u32)> {
-    None
-}
-
-/// Make the rename itself durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
+pub fn check_owner(_path: &Path, _command: &'static str) -> Result<(), ConfigError> {
+    Ok(())
 }
 
 #[cfg(test)]
@@ -548,12 +540,13 @@ mod tests {
         assert_eq!(creds_store(&json!({"credsStore": ""})), None);
     }
 
+    #[cfg(unix)]
     #[test]
-    fn atomic_write_creates_0600_and_replaces_through_a_symlink() {
+    fn config_writes_create_0600_and_replace_through_a_symlink() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join(CONFIG_FILE);
-        write_atomic(&path, b"{}").unwrap();
+        write_config(&path, b"{}").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -563,7 +556,7 @@ mod tests {
         fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        write_atomic(&link, b"new").unwrap();
+        write_config(&link, b"new").unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -575,12 +568,22 @@ mod tests {
             fs::metadata(&real).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let strays: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+    }
+
+    #[test]
+    fn repeated_and_capitalised_auths_merge_as_docker_reads_them() {
+        let doc: Value = serde_json::from_str(
+            r#"{"auths":{"a":{"auth":"eDp5"},"b":{"auth":"b2xk"}},"x":1,"Auths":{"b":{"auth":"bmV3"},"c":{"auth":"Yzpj"}}}"#,
+        )
+        .unwrap();
+        let got: Vec<(&str, &str)> = auths(&doc)
+            .into_iter()
+            .map(|(k, e)| (k, e["auth"].as_str().unwrap()))
             .collect();
-        assert!(strays.is_empty());
+        assert_eq!(got, [("a", "eDp5"), ("b", "bmV3"), ("c", "Yzpj")]);
+        let doc: Value =
+            serde_json::from_str(r#"{"auths":{"a":{"auth":"eDp5"}},"AUTHS":null}"#).unwrap();
+        assert!(auths(&doc).is_empty());
     }
 }
 

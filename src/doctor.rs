@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::configure::CREDS_STORE;
+use crate::deadline::Deadline;
 use crate::docker_config;
 use crate::hub::{self, CachedJwt, cached_jwt_status};
-use crate::keychain::{self, Keychain, Requested, Selection};
-use crate::migrate;
-use crate::protocol::{self, NAME};
+use crate::keychain::{self, Backend, Keychain, NoSecretService, Reason, Requested, Selection};
+use crate::protocol;
+use crate::protocol::client::{self, HELPER_PREFIX};
 use crate::secret::Secret;
-use crate::settings;
-use crate::watchdog::Watchdog;
+use crate::{NAME, settings};
 
 const USAGE: &str = "usage: docker-credential-hub doctor [--network]";
 
@@ -70,20 +70,14 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut r = Report::default();
     check_binary(&mut r);
     check_config(&mut r);
-    // A wedged keychain must not hang doctor: after the deadline, say so and stop.
-    let deadline = settings::timeout();
-    let watchdog = Watchdog::arm(
-        deadline,
-        format!(
-            "FAIL keychain: no answer within {} s (a hung Secret Service, or an unlock prompt nobody can answer) — fix: restart it (`gnome-keyring-daemon --replace --unlock --components=secrets --daemonize`), or set DOCKER_CREDENTIAL_HUB_BACKEND=keyutils",
-            deadline.as_secs()
-        ),
-    );
-    if let Some(kc) = check_keychain(&mut r) {
+    // A wedged keychain must not hang doctor: each check waits at most the deadline.
+    let deadline = Deadline::after(settings::timeout());
+    if let Some(kc) = check_keychain(&mut r, &deadline) {
+        deadline.renew();
         check_probe(&mut r, kc.as_ref());
+        deadline.renew();
         check_jwt(&mut r, kc.as_ref());
     }
-    watchdog.disarm();
     if network {
         check_network(&mut r);
     }
@@ -131,17 +125,17 @@ fn check_binary(r: &mut Report) {
     let my_dir = me
         .as_deref()
         .and_then(Path::parent)
-        .map(|d| d.display().to_string())
+        .map(crate::fs::display)
         .unwrap_or_else(|| "its directory".into());
     let ours = protocol::version_line();
-    match migrate::find_program(NAME) {
+    match client::find_program(NAME) {
         None => r.line(
             Status::Fail,
             format!("{NAME} is not on PATH, so docker cannot run it — fix: add {my_dir} to PATH, or install with ./install.sh"),
         ),
         Some(found) if Some(canonical(&found)) == me => r.line(
             Status::Ok,
-            format!("docker runs {} ({ours}), this binary", found.display()),
+            format!("docker runs {} ({ours}), this binary", crate::fs::display(&found)),
         ),
         Some(found) => {
             let theirs = other_version(&found);
@@ -151,7 +145,7 @@ fn check_binary(r: &mut Report) {
                 status,
                 format!(
                     "docker runs {} ({}), not this binary ({ours}) — fix: put {my_dir} first on PATH, or reinstall with ./install.sh",
-                    found.display(),
+                    crate::fs::display(&found),
                     theirs.as_deref().unwrap_or("version unknown")
                 ),
             );
@@ -160,7 +154,7 @@ fn check_binary(r: &mut Report) {
 }
 
 fn other_version(path: &Path) -> Option<String> {
-    let out = migrate::run_helper(
+    let out = client::run_helper(
         &path.to_string_lossy(),
         "version",
         b"",
@@ -243,7 +237,7 @@ fn check_config(r: &mut Report) {
                 Status::Ok,
                 format!("credHelpers: {registry} uses this helper"),
             );
-        } else if migrate::find_program(&format!("{}{helper}", migrate::HELPER_PREFIX)).is_none() {
+        } else if client::find_program(&format!("{HELPER_PREFIX}{helper}")).is_none() {
             r.line(
                 Status::Warn,
                 format!(
@@ -262,27 +256,26 @@ fn check_config(r: &mut Report) {
 }
 
 /// The backend, why it was chosen, and what to do when it will not last.
-fn check_keychain(r: &mut Report) -> Option<Box<dyn Keychain>> {
-    match keychain::open() {
+fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychain>> {
+    match keychain::open(deadline) {
         Err(e) => {
             r.line(Status::Fail, format!("keychain: {e}"));
             None
         }
         Ok((kc, sel)) => {
-            if sel.volatile {
+            if sel.volatile() {
                 r.line(
                     Status::Warn,
                     format!(
-                        "keychain: {} ({}); credentials will not survive a reboot — fix: {}",
+                        "keychain: {} ({sel}); credentials will not survive a reboot — fix: {}",
                         sel.backend.name(),
-                        sel.reason,
                         volatile_fix(&sel)
                     ),
                 );
             } else {
                 r.line(
                     Status::Ok,
-                    format!("keychain: {} ({})", sel.backend.name(), sel.reason),
+                    format!("keychain: {} ({sel})", sel.backend.name()),
                 );
             }
             Some(kc)
@@ -292,27 +285,28 @@ fn check_keychain(r: &mut Report) -> Option<Box<dyn Keychain>> {
 
 fn volatile_fix(sel: &Selection) -> String {
     const START: &str = "`gnome-keyring-daemon --unlock --components=secrets --daemonize` (apt-get install gnome-keyring; type the keyring password, then Ctrl-D)";
-    if matches!(keychain::requested(), Ok(Requested::Keyutils)) {
+    if matches!(
+        keychain::requested(),
+        Ok(Requested::Explicit(Backend::Keyutils))
+    ) {
         return "you chose it with DOCKER_CREDENTIAL_HUB_BACKEND=keyutils; unset that variable once a Secret Service runs in this session".into();
     }
-    let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
-    if !bus.is_empty()
-        && ["os error", "Connection refused", "No such file"]
-            .iter()
-            .any(|s| sel.reason.contains(s))
-    {
-        return format!(
-            "DBUS_SESSION_BUS_ADDRESS={bus} does not answer (left over from another session?); start a new bus with `export DBUS_SESSION_BUS_ADDRESS=$(dbus-daemon --session --fork --print-address=1)`, then {START}"
-        );
+    let new_bus =
+        "`export DBUS_SESSION_BUS_ADDRESS=$(dbus-daemon --session --fork --print-address=1)`";
+    match &sel.reason {
+        Reason::Fallback(NoSecretService::BusUnreachable { .. }) => {
+            let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
+            format!(
+                "DBUS_SESSION_BUS_ADDRESS={bus} does not answer (left over from another session?); start a new bus with {new_bus}, then {START}"
+            )
+        }
+        Reason::Fallback(NoSecretService::NoBus) => format!(
+            "start a session bus with {new_bus} (or log in to a desktop session), then {START}"
+        ),
+        _ => format!(
+            "start a Secret Service on the session bus: {START}, or KeePassXC with Secret Service integration"
+        ),
     }
-    if bus.is_empty() && sel.reason.contains("no D-Bus session bus") {
-        return format!(
-            "start a session bus with `export DBUS_SESSION_BUS_ADDRESS=$(dbus-daemon --session --fork --print-address=1)` (or log in to a desktop session), then {START}"
-        );
-    }
-    format!(
-        "start a Secret Service on the session bus: {START}, or KeePassXC with Secret Service integration"
-    )
 }
 
 /// Write, read back and delete a throwaway internal entry, timed.
@@ -367,7 +361,9 @@ fn check_jwt(r: &mut Report, kc: &dyn Keychain) {
             Status::Ok,
             format!(
                 "cached Hub JWT{}: valid until {} ({})",
-                username.map(|u| format!(" for {u}")).unwrap_or_default(),
+                username
+                    .map(|u| format!(" for {}", crate::hub::printable(&u)))
+                    .unwrap_or_default(),
                 utc(expires_at_unix),
                 in_words(expires_at_unix.saturating_sub(now))
             ),

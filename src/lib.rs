@@ -1,18 +1,30 @@
 //! docker-credential-hub: a Docker credential helper on the OS keychain, with a Docker
 //! Hub login that keeps a JWT ready for scripts.
+//!
+//! Layers, from the wire inwards: `protocol` (the credential-helper protocol: parsing,
+//! answers, serving one action, and a client for other helpers), the human commands
+//! (`hub::cli`, `configure`, `doctor`), and `keychain` (one trait, one module per
+//! backend), which knows neither the protocol nor Docker Hub.
 
 pub mod configure;
-pub mod docker_config;
+mod deadline;
+mod docker_config;
 pub mod doctor;
-pub mod helper;
+mod fs;
 pub mod hub;
 pub mod keychain;
-pub mod lock;
-pub mod migrate;
-pub mod paths;
+mod lock;
+mod migrate;
+mod paths;
+pub mod process;
 pub mod protocol;
-pub mod registry;
-pub mod secret;
-pub mod serve;
-pub mod settings;
-pub mod watchdog;
+mod registry;
+mod secret;
+mod settings;
+
+pub use deadline::Deadline;
+pub use secret::Secret;
+
+/// The program's name, as docker runs it and as every message names it.
+pub const NAME: &str = "docker-credential-hub";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use super::jwt;
-use crate::helper::HUB_JWT;
 use crate::keychain::{Keychain, KeychainError, service_name};
 use crate::lock::{FileLock, LockError};
 use crate::secret::Secret;
 use crate::trace;
+
+/// Name of the internal keychain value that caches the Docker Hub JWT.
+pub const HUB_JWT: &str = "hub-jwt";
 
 pub fn read(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
     kc.get_internal(HUB_JWT)
@@ -59,7 +61,7 @@ pub fn if_fresh(token: Option<Secret<String>>) -> Option<Secret<String>> {
 /// Take the per-keychain-service refresh lock. Waiters get the holder's whole Hub deadline
 /// plus a margin, since the holder is bounded by that same deadline. `Ok(None)` when no
 /// lock file can be made (no runtime or home directory): the work goes on unserialised.
-pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, String> {
+pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, LockError> {
     let dir = match crate::paths::runtime_dir() {
         Ok(dir) => dir,
         Err(e) => {
@@ -78,7 +80,7 @@ pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, String> {
             );
             Ok(Some(lock))
         }
-        Err(e @ LockError::Timeout(..)) => Err(e.to_string()),
+        Err(e @ LockError::Timeout { .. }) => Err(e),
         Err(e) => {
             trace!("no Hub token lock: {e}");
             Ok(None)

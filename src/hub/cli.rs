@@ -3,14 +3,17 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
+use anyhow::{Context, anyhow, bail};
+
 use super::client::{Hub, HubError};
 use super::login::{self, LoginError, SecondFactor};
-use super::{TOKEN_USERNAME, cache, stored_hub_credentials, tty};
+use super::{cache, stored_hub_credentials, tty};
+use crate::deadline::Deadline;
 use crate::keychain::{self, Keychain, Stored};
-use crate::protocol::NAME;
+use crate::protocol::TOKEN_USERNAME;
 use crate::registry::{self, HUB_KEY};
 use crate::secret::Secret;
-use crate::settings;
+use crate::{NAME, settings};
 
 const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--otp CODE]
 
@@ -24,31 +27,18 @@ Passwords are never accepted as arguments.";
 /// The largest password or token `--password-stdin` accepts.
 const MAX_PASSWORD: u64 = 64 * 1024;
 
-fn fail(message: &str) -> ExitCode {
-    eprintln!("{NAME}: {message}");
+/// One line on stderr: the failure, then its causes, each of which ends in the fix.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("{NAME}: {e:#}");
     ExitCode::from(1)
 }
 
-/// What a human command says when the keychain does not answer in time.
-fn keychain_timeout(deadline: std::time::Duration) -> String {
-    format!(
-        "{NAME}: the keychain did not answer within {} s (a hung Secret Service); run `{NAME} doctor`",
-        deadline.as_secs()
-    )
-}
-
-/// Open the keychain with every call bounded by the deadline (messages on stderr).
-fn open_keychain() -> Result<(Box<dyn Keychain>, keychain::Selection), String> {
-    let deadline = crate::settings::timeout();
-    let guard = crate::watchdog::Watchdog::arm_on(
-        crate::watchdog::Channel::Stderr,
-        deadline,
-        keychain_timeout(deadline),
-    );
-    let opened = keychain::open().map_err(|e| format!("cannot open the keychain: {e}"));
-    guard.disarm();
-    let (kc, selection) = opened?;
-    Ok((Box::new(keychain::Deadline::new(kc, deadline)), selection))
+/// Open the keychain with its calls bounded by a deadline, which the caller renews after
+/// anything that takes its own time (a Hub login, a prompt).
+fn open_keychain() -> anyhow::Result<(Box<dyn Keychain>, keychain::Selection, Deadline)> {
+    let deadline = Deadline::after(settings::timeout());
+    let (kc, selection) = keychain::open(&deadline).context("cannot open the keychain")?;
+    Ok((kc, selection, deadline))
 }
 
 // ---------------------------------------------------------------------------------- login
@@ -117,12 +107,13 @@ fn is_plain_flag(name: &str) -> bool {
 pub fn login(args: &[String]) -> ExitCode {
     let parsed = match parse_login_args(args) {
         Ok(p) => p,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&anyhow!(e)),
     };
     if parsed.help {
         println!("{LOGIN_USAGE}");
         return ExitCode::SUCCESS;
     }
+    crate::process::harden();
     match run_login(parsed) {
         Ok(()) => {
             println!("Login Succeeded");
@@ -132,9 +123,9 @@ pub fn login(args: &[String]) -> ExitCode {
     }
 }
 
-fn run_login(args: LoginArgs) -> Result<(), String> {
+fn run_login(args: LoginArgs) -> anyhow::Result<()> {
     // Open the keychain first: no point logging in if the result cannot be kept.
-    let (kc, selection) = open_keychain()?;
+    let (kc, selection, deadline) = open_keychain()?;
     let username = match args.username {
         Some(u) => u,
         None => prompt_username(args.password_stdin)?,
@@ -146,89 +137,81 @@ fn run_login(args: LoginArgs) -> Result<(), String> {
     };
     let timeout = settings::timeout();
     let _lock = cache::lock(timeout)?;
-    let hub = Hub::new(timeout).map_err(|e| e.to_string())?;
+    let hub = Hub::new(timeout)?;
     let second = match &args.otp {
         Some(code) => SecondFactor::Code(code),
         None => SecondFactor::Prompt,
     };
     let jwt = login::obtain_jwt(&hub, &username, &secret, second).map_err(|e| match e {
-        LoginError::Hub(e) => format!("{e}; nothing was stored"),
-        LoginError::NeedsCode => format!(
+        LoginError::Hub(e) => anyhow!("{e}; nothing was stored"),
+        LoginError::NeedsCode => anyhow!(
             "this account uses two-factor authentication and there is no terminal to ask for the code; pass it with `{NAME} login --otp CODE`, or log in with a personal access token; nothing was stored"
         ),
         LoginError::Prompt(e) => {
-            format!("cannot read the two-factor code from the terminal ({e}); nothing was stored")
+            anyhow!("cannot read the two-factor code from the terminal ({e}); nothing was stored")
         }
     })?;
+    deadline.renew();
     let stored = Stored { username, secret };
-    kc.store(HUB_KEY, &stored).map_err(|e| {
-        format!(
-            "Docker Hub accepted the login, but the keychain did not store the credentials: {e}"
-        )
-    })?;
-    cache::write(kc.as_ref(), &jwt).map_err(|e| {
-        format!("the credentials are stored, but the keychain did not store the Hub token: {e}")
-    })?;
-    if selection.volatile {
+    kc.store(HUB_KEY, &stored)
+        .context("Docker Hub accepted the login, but the keychain did not store the credentials")?;
+    cache::write(kc.as_ref(), &jwt)
+        .context("the credentials are stored, but the keychain did not store the Hub token")?;
+    if selection.volatile() {
         eprintln!(
-            "{NAME}: warning: credentials are in the kernel keyring and will not survive a reboot ({}); run `{NAME} doctor` for a persistent setup",
-            selection.reason
+            "{NAME}: warning: credentials are in the kernel keyring and will not survive a reboot ({selection}); run `{NAME} doctor` for a persistent setup"
         );
     }
     Ok(())
 }
 
-fn prompt_username(password_stdin: bool) -> Result<String, String> {
+fn prompt_username(password_stdin: bool) -> anyhow::Result<String> {
     if !tty::available() {
-        let how = if password_stdin {
-            "--password-stdin needs --username USER when there is no terminal"
-        } else {
+        if password_stdin {
+            bail!("--password-stdin needs --username USER when there is no terminal");
+        }
+        bail!(
             "there is no terminal to ask for the username; pass --username USER (and the password with --password-stdin)"
-        };
-        return Err(how.to_string());
+        );
     }
-    let name = tty::prompt_visible("Username: ")
-        .map_err(|e| format!("cannot read the username from the terminal: {e}"))?;
+    let name =
+        tty::prompt_visible("Username: ").context("cannot read the username from the terminal")?;
     if name.is_empty() {
-        return Err("no username given".into());
+        bail!("no username given");
     }
     Ok(name)
 }
 
-fn prompt_password() -> Result<Secret<String>, String> {
+fn prompt_password() -> anyhow::Result<Secret<String>> {
     if !tty::available() {
-        return Err(
-            "there is no terminal to ask for the password; pipe it with --password-stdin".into(),
-        );
+        bail!("there is no terminal to ask for the password; pipe it with --password-stdin");
     }
-    let password = tty::prompt_hidden("Password: ")
-        .map_err(|e| format!("cannot read the password from the terminal: {e}"))?;
+    let password =
+        tty::prompt_hidden("Password: ").context("cannot read the password from the terminal")?;
     if password.expose().is_empty() {
-        return Err("no password given".into());
+        bail!("no password given");
     }
     Ok(password)
 }
 
-fn read_password_stdin() -> Result<Secret<String>, String> {
-    let mut bytes = Vec::new();
+fn read_password_stdin() -> anyhow::Result<Secret<String>> {
+    let mut bytes = Secret::new(Vec::new());
     std::io::stdin()
         .lock()
         .take(MAX_PASSWORD + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-    if bytes.len() as u64 > MAX_PASSWORD {
-        return Err(
+        .read_to_end(bytes.expose_mut())
+        .context("cannot read the password from stdin")?;
+    if bytes.expose().len() as u64 > MAX_PASSWORD {
+        bail!(
             "the password on stdin is longer than 64 KiB; pipe only the password or access token"
-                .into(),
         );
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| "the password on stdin is not valid UTF-8".to_string())?;
-    let password = strip_one_newline(&text);
+    let text = bytes
+        .into_text()
+        .ok_or_else(|| anyhow!("the password on stdin is not valid UTF-8"))?;
+    let password = strip_one_newline(text.expose());
     if password.is_empty() {
-        return Err(
-            "no password on stdin; pipe the password or access token into --password-stdin".into(),
-        );
+        bail!("no password on stdin; pipe the password or access token into --password-stdin");
     }
     Ok(Secret::new(password.to_string()))
 }
@@ -243,105 +226,71 @@ fn strip_one_newline(s: &str) -> &str {
 
 pub fn token(args: &[String]) -> ExitCode {
     if !args.is_empty() {
-        return fail(&format!("token takes no arguments (usage: {NAME} token)"));
+        return fail(&anyhow!("token takes no arguments (usage: {NAME} token)"));
     }
+    crate::process::harden();
     match run_token() {
         Ok(jwt) => {
             let mut out = std::io::stdout().lock();
             let written = writeln!(out, "{}", jwt.expose()).and_then(|_| out.flush());
             match written {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&format!("cannot write the token to stdout: {e}")),
+                Err(e) => fail(&anyhow!("cannot write the token to stdout: {e}")),
             }
         }
         Err(e) => fail(&e),
     }
 }
 
-fn run_token() -> Result<Secret<String>, String> {
-    let fast = fast_cached_token();
-    if let Some(Some(jwt)) = fast {
-        return Ok(jwt);
-    }
-    let (kc, _) = open_keychain()?;
+fn run_token() -> anyhow::Result<Secret<String>> {
+    let (kc, _, deadline) = open_keychain()?;
     let kc = kc.as_ref();
-    let cached = |kc: &dyn Keychain| {
-        cache::fresh(kc).map_err(|e| format!("cannot read the cached Hub token: {e}"))
-    };
-    if fast.is_none()
-        && let Some(jwt) = cached(kc)?
-    {
+    let cached = |kc: &dyn Keychain| cache::fresh(kc).context("cannot read the cached Hub token");
+    if let Some(jwt) = cached(kc)? {
         return Ok(jwt);
     }
     let timeout = settings::timeout();
     let _lock = cache::lock(timeout)?;
     // Another process may have refreshed the token while we waited for the lock.
+    deadline.renew();
     if let Some(jwt) = cached(kc)? {
         return Ok(jwt);
     }
     let creds = stored_hub_credentials(kc)
-        .map_err(|e| format!("cannot read the Docker Hub credentials: {e}"))?
-        .ok_or_else(|| format!("not logged in to Docker Hub; run `{NAME} login`"))?;
+        .context("cannot read the Docker Hub credentials")?
+        .ok_or_else(|| anyhow!("not logged in to Docker Hub; run `{NAME} login`"))?;
     if creds.username == TOKEN_USERNAME {
-        return Err(format!(
+        bail!(
             "the stored Docker Hub credential is an identity token, which cannot log in to the Hub API; run `{NAME} login`"
-        ));
+        );
     }
-    let hub = Hub::new(timeout).map_err(|e| e.to_string())?;
+    let hub = Hub::new(timeout)?;
     let jwt = login::obtain_jwt(&hub, &creds.username, &creds.secret, SecondFactor::Prompt)
         .map_err(|e| match e {
             LoginError::Hub(HubError::Rejected(m)) => {
-                format!("{m}; the stored credentials no longer work: run `{NAME} login`")
+                anyhow!("{m}; the stored credentials no longer work: run `{NAME} login`")
             }
-            LoginError::Hub(e) => e.to_string(),
-            LoginError::NeedsCode => format!(
+            LoginError::Hub(e) => anyhow!(e),
+            LoginError::NeedsCode => anyhow!(
                 "the Docker Hub token expired and this account uses two-factor authentication, but there is no terminal to ask for the code; run `{NAME} login --otp CODE`, or log in with a personal access token"
             ),
-            LoginError::Prompt(e) => format!("cannot read the two-factor code from the terminal ({e})"),
+            LoginError::Prompt(e) => anyhow!("cannot read the two-factor code from the terminal ({e})"),
         })?;
     // The token is good even if caching it fails: hand it out, and say so.
+    deadline.renew();
     if let Err(e) = cache::write(kc, &jwt) {
         eprintln!("{NAME}: warning: cannot cache the Hub token in the keychain: {e}");
     }
     Ok(jwt)
 }
 
-/// A fresh cached JWT read the way `get` reads a credential on the Secret Service (see
-/// `keychain::fast_get`): scripts call `token` as often as docker calls `get`.
-/// `Some(None)`: there is no fresh token. `None`: undecided; the normal path reads the cache
-/// again and reports any problem.
-#[cfg(target_os = "linux")]
-fn fast_cached_token() -> Option<Option<Secret<String>>> {
-    use crate::keychain::fast_get::{self, FastGet};
-    use crate::watchdog::{Alarm, Channel};
-    if !keychain::may_block() {
-        return None;
-    }
-    let deadline = settings::timeout();
-    let alarm = Alarm::arm(Channel::Stderr, deadline, keychain_timeout(deadline));
-    let service = keychain::internal_service(&keychain::service_name());
-    let found = fast_get::get(&service, &[crate::helper::HUB_JWT]);
-    alarm.disarm();
-    match found? {
-        FastGet::Found(bytes) => {
-            let token = String::from_utf8(bytes.into_inner()).ok()?;
-            Some(cache::if_fresh(Some(Secret::new(token))))
-        }
-        FastGet::NotFound => Some(cache::if_fresh(None)),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn fast_cached_token() -> Option<Option<Secret<String>>> {
-    None
-}
-
 // --------------------------------------------------------------------------------- logout
 
 pub fn logout(args: &[String]) -> ExitCode {
     if !args.is_empty() {
-        return fail(&format!("logout takes no arguments (usage: {NAME} logout)"));
+        return fail(&anyhow!("logout takes no arguments (usage: {NAME} logout)"));
     }
+    crate::process::harden();
     match run_logout() {
         Ok(true) => {
             println!("Removed the Docker Hub credentials and token");
@@ -357,19 +306,18 @@ pub fn logout(args: &[String]) -> ExitCode {
 
 /// Erase the Hub credentials (docker's key and any alias key `token` would fall back to)
 /// and the cached JWT. `Ok(false)` when there was nothing.
-fn run_logout() -> Result<bool, String> {
-    let (kc, _) = open_keychain()?;
+fn run_logout() -> anyhow::Result<bool> {
+    let (kc, _, _) = open_keychain()?;
     // Best effort: a refresh finishing after us would cache a token for a logged-out user.
     let _lock = cache::lock(settings::timeout()).ok();
-    let failed =
-        |e: keychain::KeychainError| format!("cannot remove the Docker Hub credentials: {e}");
-    let mut removed = kc.erase(HUB_KEY).map_err(failed)?;
-    for key in kc.list().map_err(failed)?.keys() {
+    let what = "cannot remove the Docker Hub credentials";
+    let mut removed = kc.erase(HUB_KEY).context(what)?;
+    for key in kc.list().context(what)?.keys() {
         if registry::is_hub_alias(key) {
-            removed |= kc.erase(key).map_err(failed)?;
+            removed |= kc.erase(key).context(what)?;
         }
     }
-    removed |= cache::clear(kc.as_ref()).map_err(failed)?;
+    removed |= cache::clear(kc.as_ref()).context(what)?;
     Ok(removed)
 }
 

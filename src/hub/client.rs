@@ -11,9 +11,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::{Value, json};
 
 use super::jwt;
-use crate::protocol::{NAME, VERSION};
 use crate::secret::Secret;
 use crate::trace;
+use crate::{NAME, VERSION};
 
 pub const DEFAULT_API: &str = "https://hub.docker.com";
 const MAX_TRIES: u32 = 3;
@@ -21,24 +21,16 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 1024 * 1024;
 
 /// Why Hub gave no token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
     /// Hub answered and refused the credentials or the code (HTTP 401), with its reason.
+    #[error("{0}")]
     Rejected(String),
     /// Hub could not be reached or gave no usable answer (network, timeout, 429, 5xx,
     /// unexpected body). The text says what happened and what to do.
+    #[error("{0}")]
     Unavailable(String),
 }
-
-impl std::fmt::Display for HubError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HubError::Rejected(m) | HubError::Unavailable(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for HubError {}
 
 /// The answer to a password login.
 #[derive(Debug)]

@@ -19,19 +19,16 @@ pub enum SecondFactor<'a> {
     Prompt,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    Hub(HubError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
     /// Hub wants a 2FA code and there is no terminal to ask for it.
+    #[error("Docker Hub asks for a two-factor code and no terminal is available to type it")]
     NeedsCode,
     /// The terminal prompt itself failed (closed, interrupted).
+    #[error("the two-factor code prompt failed ({0})")]
     Prompt(std::io::Error),
-}
-
-impl From<HubError> for LoginError {
-    fn from(e: HubError) -> Self {
-        LoginError::Hub(e)
-    }
 }
 
 pub fn is_access_token(secret: &str) -> bool {

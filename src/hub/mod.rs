@@ -9,26 +9,34 @@ mod tty;
 
 use std::time::Duration;
 
-use crate::keychain::{Keychain, Stored};
-use crate::protocol::{Credentials, NAME};
+use anyhow::Context;
+
+use crate::NAME;
+use crate::keychain::{Keychain, KeychainError, Stored};
+use crate::protocol::{Credentials, TOKEN_USERNAME};
 use crate::registry;
 use crate::secret::Secret;
 use crate::settings;
 
-pub use client::DEFAULT_API;
+pub use cache::HUB_JWT;
+pub use client::{DEFAULT_API, HubError};
 
-/// docker's username for identity tokens: such a credential cannot log in to the Hub API.
-const TOKEN_USERNAME: &str = "<token>";
-
-/// Called after a successful `store`. For Docker Hub credentials it logs in to the Hub API
-/// and caches the JWT; any failure is one warning line on stderr, never a failed store.
-pub fn after_store(kc: &dyn Keychain, creds: &Credentials) {
-    if !registry::is_hub_alias(&creds.server_url) || creds.username == TOKEN_USERNAME {
+/// Called after a successful `store` of Docker Hub's key. It logs in to the Hub API and
+/// caches the JWT, unless the credentials are the ones the cached JWT came from and it is
+/// still fresh; any failure is one warning line on stderr, never a failed store.
+pub fn after_store(kc: &dyn Keychain, creds: &Credentials, changed: bool) {
+    if creds.username == TOKEN_USERNAME {
+        return;
+    }
+    if !changed && matches!(cache::fresh(kc), Ok(Some(_))) {
+        crate::trace!(
+            "the stored Hub credentials are unchanged and the cached JWT is fresh: no Hub login"
+        );
         return;
     }
     if let Err(problem) = login_and_cache(kc, &creds.username, &creds.secret) {
         eprintln!(
-            "{NAME}: warning: the credentials are stored, but no Docker Hub API token was obtained: {problem}; run `{NAME} login` to get one later"
+            "{NAME}: warning: the credentials are stored, but no Docker Hub API token was obtained: {problem:#}; run `{NAME} login` to get one later"
         );
     }
 }
@@ -37,31 +45,20 @@ fn login_and_cache(
     kc: &dyn Keychain,
     username: &str,
     secret: &Secret<String>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let timeout = settings::timeout();
     // Serialise with concurrent `token` refreshes; without the lock the login still helps.
     let _lock = cache::lock(timeout)
         .inspect_err(|e| crate::trace!("continuing without the Hub token lock: {e}"))
         .ok()
         .flatten();
-    let hub = client::Hub::new(timeout).map_err(|e| e.to_string())?;
-    let jwt = login::obtain_jwt(&hub, username, secret, login::SecondFactor::Prompt).map_err(
-        |e| match e {
-            login::LoginError::Hub(e) => e.to_string(),
-            login::LoginError::NeedsCode => {
-                "Docker Hub asks for a two-factor code and no terminal is available to type it"
-                    .into()
-            }
-            login::LoginError::Prompt(e) => format!("the two-factor code prompt failed ({e})"),
-        },
-    )?;
-    cache::write(kc, &jwt).map_err(|e| format!("cannot cache the token in the keychain: {e}"))
+    let hub = client::Hub::new(timeout)?;
+    let jwt = login::obtain_jwt(&hub, username, secret, login::SecondFactor::Prompt)?;
+    cache::write(kc, &jwt).context("cannot cache the token in the keychain")
 }
 
 /// The Hub credentials to log in with: docker's Hub key, else any Hub alias key.
-fn stored_hub_credentials(
-    kc: &dyn Keychain,
-) -> Result<Option<Stored>, crate::keychain::KeychainError> {
+fn stored_hub_credentials(kc: &dyn Keychain) -> Result<Option<Stored>, KeychainError> {
     if let Some(found) = kc.get(registry::HUB_KEY)? {
         return Ok(Some(found));
     }
@@ -118,15 +115,18 @@ pub fn cached_jwt_status(kc: &dyn Keychain) -> CachedJwt {
 }
 
 /// Check that the Hub API answers (any HTTP status counts), e.g. `Ok("HTTP 200 in 12 ms")`.
-pub fn ping_api(timeout: Duration) -> Result<String, String> {
-    let hub = client::Hub::new(timeout).map_err(|e| e.to_string())?;
-    let (status, elapsed) = hub.ping().map_err(|e| e.to_string())?;
+pub fn ping_api(timeout: Duration) -> Result<String, HubError> {
+    let hub = client::Hub::new(timeout)?;
+    let (status, elapsed) = hub.ping()?;
     Ok(format!("HTTP {status} in {} ms", elapsed.as_millis()))
 }
 
 /// The Hub API URL in use (`DOCKER_HUB_API_URL` or the default), for `doctor`.
-pub fn api_url() -> Result<String, String> {
-    client::api_url()
-        .map(|u| client::shown(&u))
-        .map_err(|e| e.to_string())
+pub fn api_url() -> Result<String, HubError> {
+    client::api_url().map(|u| client::shown(&u))
+}
+
+/// Text from a token or from Hub, fit to print: one line, no control characters, bounded.
+pub fn printable(text: &str) -> String {
+    client::sanitize(text, &[])
 }

@@ -16,14 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry, Error};
 use linux_keyutils::{Key, KeyError, KeyRing, KeyRingIdentifier};
 use linux_keyutils_keyring_store::{Cred, Store};
 
 use super::error::platform_text;
-use super::{Keychain, KeychainError, Result, Stored, entry, internal_service};
+use super::{Keychain, KeychainError, Result, Stored, internal_service};
+use crate::deadline::Deadline;
 use crate::lock::FileLock;
 use crate::secret::Secret;
 
@@ -34,7 +34,7 @@ pub struct Keyutils {
     service: String,
     internal: String,
     parts: String,
-    lock_timeout: Duration,
+    deadline: Deadline,
 }
 
 /// The largest value one kernel key holds (a "user" key's payload limit).
@@ -45,14 +45,14 @@ const PART: usize = 32000;
 const MANIFEST: &str = "dch-parts:";
 
 impl Keyutils {
-    pub fn open(service: &str, lock_timeout: Duration) -> Result<Self> {
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
         let store: Arc<CredentialStore> = Store::new().map_err(|e| map_error(&e))?;
         let kc = Keyutils {
             store,
             service: service.to_string(),
             internal: internal_service(service),
             parts: format!("{service}:parts"),
-            lock_timeout,
+            deadline: deadline.clone(),
         };
         // Building an entry touches the session keyring: this is where a seccomp filter
         // (docker's default profile blocks keyctl and add_key) shows up.
@@ -65,7 +65,10 @@ impl Keyutils {
     }
 
     fn lock(&self) -> Result<FileLock> {
-        super::index_lock(&format!("keyutils-{}", self.service), self.lock_timeout)
+        Ok(FileLock::acquire_named(
+            &format!("keyutils-{}", self.service),
+            self.deadline.remaining(),
+        )?)
     }
 
     fn part(&self, user: &str, generation: &str, i: usize) -> Result<Entry> {
@@ -125,9 +128,9 @@ impl Keyutils {
                 return Ok(Some(Secret::new(whole)));
             }
         }
-        Err(KeychainError::Failed(
-            "a large keyutils value kept changing while it was read; retry".into(),
-        ))
+        Err(KeychainError::KeyutilsFailed {
+            cause: "a large value kept changing while it was read; retry".into(),
+        })
     }
 
     /// Delete a value stored by `put`, parts included.
@@ -197,7 +200,9 @@ fn unique_generation() -> String {
 fn cred_of(e: &Entry) -> Result<&Cred> {
     e.as_any()
         .downcast_ref::<Cred>()
-        .ok_or_else(|| KeychainError::Failed("unexpected keyutils entry type".into()))
+        .ok_or_else(|| KeychainError::KeyutilsFailed {
+            cause: "unexpected keyutils entry type".into(),
+        })
 }
 
 fn absent(e: &KeyError) -> bool {
@@ -276,16 +281,15 @@ fn write(e: &Entry, bytes: &[u8]) -> Result<()> {
         && !linked_persistent
     {
         let _ = key.invalidate();
-        return Err(KeychainError::Unavailable(format!(
-            "kernel keyutils cannot keep a key after this process exits (no persistent keyring, user keyring: {link}); \
-             run a Secret Service in this session instead"
-        )));
+        return Err(KeychainError::KeyutilsNoAnchor {
+            cause: link.to_string(),
+        });
     }
     match key.read_to_vec() {
         Ok(v) if v == bytes => Ok(()),
-        Ok(_) => Err(KeychainError::Failed(
-            "kernel keyutils returned different bytes than were stored; retry".into(),
-        )),
+        Ok(_) => Err(KeychainError::KeyutilsFailed {
+            cause: "it returned different bytes than were stored; retry".into(),
+        }),
         Err(err) => Err(map_key_error(err)),
     }
 }
@@ -298,41 +302,38 @@ fn delete(e: &Entry) -> Result<bool> {
     }
 }
 
+/// Classify by the kernel's errno, as linux-keyutils reports it.
 fn map_key_error(e: KeyError) -> KeychainError {
-    classify(&format!("{e:?}"), &e.to_string())
-}
-
-pub fn map_error(err: &Error) -> KeychainError {
-    let text = platform_text(err);
-    match err {
-        Error::TooLong(..) | Error::Invalid(..) => KeychainError::Rejected(format!(
-            "kernel keyutils refused the credential ({text}); a keyutils key holds at most 32767 bytes and its name at most 4095"
-        )),
-        _ => classify(&text, &text),
+    let cause = format!("{e:?}");
+    match e {
+        KeyError::QuotaExceeded => KeychainError::KeyutilsQuota { cause },
+        // EPERM from a seccomp filter (docker's default profile), ENOSYS from podman's.
+        KeyError::PermissionDenied | KeyError::Unknown(libc::EPERM | libc::ENOSYS) => {
+            KeychainError::KeyutilsDenied { cause }
+        }
+        KeyError::InvalidArguments | KeyError::InvalidDescription => {
+            KeychainError::KeyutilsRejected { cause }
+        }
+        _ => KeychainError::KeyutilsFailed { cause },
     }
 }
 
-fn classify(kind: &str, text: &str) -> KeychainError {
-    if kind.contains("QuotaExceeded") || text.contains("uota") {
-        KeychainError::Rejected(format!(
-            "the kernel keyutils quota is exhausted ({text}); erase unused credentials with `docker logout`, \
-             or raise /proc/sys/kernel/keys/maxkeys and maxbytes"
-        ))
-    } else if kind.contains("PermissionDenied")
-        || kind.contains("Unknown(1)")
-        || kind.contains("Unknown(38)")
-        || text.contains("Unknown(1)")
-        || text.contains("Unknown(38)")
-        || text.contains("ermission")
-    {
-        KeychainError::Unavailable(format!(
-            "kernel keyutils is not permitted here ({text}); containers block it with seccomp: \
-             run a Secret Service (gnome-keyring) in this session, or start the container with a seccomp profile that allows keyctl and add_key"
-        ))
-    } else {
-        KeychainError::Failed(format!(
-            "kernel keyutils failed ({text}); run `docker-credential-hub doctor` for details"
-        ))
+pub fn map_error(err: &Error) -> KeychainError {
+    match err {
+        Error::TooLong(..) | Error::Invalid(..) => KeychainError::KeyutilsRejected {
+            cause: platform_text(err),
+        },
+        Error::PlatformFailure(e) | Error::NoStorageAccess(e) => {
+            match e.downcast_ref::<KeyError>() {
+                Some(k) => map_key_error(*k),
+                None => KeychainError::KeyutilsFailed {
+                    cause: platform_text(err),
+                },
+            }
+        }
+        _ => KeychainError::KeyutilsFailed {
+            cause: platform_text(err),
+        },
     }
 }
 
@@ -357,7 +358,9 @@ impl Keychain for Keyutils {
     }
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
-        entry::decode(self.fetch(&self.service, server_url)?)
+        self.fetch(&self.service, server_url)?
+            .map(|b| Stored::decode(b.expose()))
+            .transpose()
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
@@ -385,7 +388,9 @@ impl Keychain for Keyutils {
     }
 
     fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        entry::to_text(self.fetch(&self.internal, name)?)
+        self.fetch(&self.internal, name)?
+            .map(|b| b.into_text().ok_or(KeychainError::CorruptCache))
+            .transpose()
     }
 
     fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {

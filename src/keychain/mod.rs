@@ -1,36 +1,42 @@
-//! The one small trait between the protocol and the OS keychains, and backend selection.
+//! The one small trait between the commands and the keychains, the backends behind it, and
+//! backend selection. Nothing here knows the wire protocol or Docker Hub.
 
-mod deadline;
-mod entry;
 mod error;
-#[cfg(target_os = "linux")]
-pub mod fast_get;
 mod payload;
+pub mod record;
 mod select;
+
+#[cfg(test)]
+pub mod memory;
 
 #[cfg(target_os = "linux")]
 mod keyutils;
+#[cfg(target_os = "linux")]
+mod pass;
 #[cfg(target_os = "linux")]
 mod secret_service;
 
 #[cfg(any(target_os = "macos", target_os = "windows"))]
 mod native;
+#[cfg(any(target_os = "macos", target_os = "windows", test))]
+pub mod native_names;
 
 use std::collections::BTreeMap;
 
 use crate::secret::Secret;
 
-pub use deadline::Deadline;
-pub use error::KeychainError;
+pub use error::{KeychainError, Kind};
 pub use payload::Stored;
-pub use select::{Backend, Requested, Selection, may_block, open, open_in, open_with, requested};
+pub use select::{
+    Backend, NoSecretService, Reason, Requested, Selection, open, open_backend, open_in, requested,
+};
 
 pub type Result<T> = std::result::Result<T, KeychainError>;
 
 /// The default keychain service name. `DOCKER_CREDENTIAL_HUB_SERVICE` overrides it, which
 /// keeps independent credential sets apart (the test suites use it on the shared kernel
 /// keyring).
-pub const DEFAULT_SERVICE: &str = "docker-credential-hub";
+pub const DEFAULT_SERVICE: &str = crate::NAME;
 
 /// Internal entries (the cached Hub JWT) live under their own service name so that
 /// `list`, which docker follows with a `get` per key, never sees them.
@@ -43,18 +49,6 @@ pub fn service_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| DEFAULT_SERVICE.to_string())
-}
-
-/// The cross-process lock that serialises index updates of one backend and service.
-pub fn index_lock(name: &str, timeout: std::time::Duration) -> Result<crate::lock::FileLock> {
-    let dir = crate::paths::runtime_dir().map_err(|e| {
-        KeychainError::Failed(format!(
-            "cannot create the runtime directory for the index lock: {e}; set XDG_RUNTIME_DIR or HOME"
-        ))
-    })?;
-    let safe = crate::paths::safe_file_name(name);
-    crate::lock::FileLock::acquire(&dir.join(format!("{safe}.lock")), timeout)
-        .map_err(|e| KeychainError::Failed(e.to_string()))
 }
 
 /// What every backend provides. Keys are full server URLs, compared exactly.
@@ -72,4 +66,15 @@ pub trait Keychain {
     fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>>;
     fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()>;
     fn erase_internal(&self, name: &str) -> Result<bool>;
+
+    /// The first of `keys` that holds a credential, with that key. The default asks each in
+    /// turn; a backend may do better.
+    fn get_first(&self, keys: &[&str]) -> Result<Option<(String, Stored)>> {
+        for key in keys {
+            if let Some(found) = self.get(key)? {
+                return Ok(Some((key.to_string(), found)));
+            }
+        }
+        Ok(None)
+    }
 }

@@ -1,187 +1,341 @@
-//! Choosing the keychain backend: `DOCKER_CREDENTIAL_HUB_BACKEND=auto|secret-service|keyutils`.
+//! Choosing the backend: `DOCKER_CREDENTIAL_HUB_BACKEND`, else the backend recorded by the
+//! first successful `store` (or by `configure`), else what this machine offers.
+//!
+//! Once credentials are stored in a backend, a later call must not quietly use another: a
+//! stale `DBUS_SESSION_BUS_ADDRESS` after an ssh re-attach would otherwise hide every
+//! credential in gnome-keyring (docker pulls anonymously) and send the next `store` to the
+//! kernel keyring. So a recorded backend that cannot be reached is an error naming it.
 
-use super::{Keychain, KeychainError, Result};
+use std::fmt;
+
+use super::{Keychain, KeychainError, Result, record};
+use crate::deadline::Deadline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     SecretService,
+    Pass,
     Keyutils,
-    Native,
+    MacosKeychain,
+    WindowsCredentialManager,
 }
 
 impl Backend {
+    pub const ALL: [Backend; 5] = [
+        Backend::SecretService,
+        Backend::Pass,
+        Backend::Keyutils,
+        Backend::MacosKeychain,
+        Backend::WindowsCredentialManager,
+    ];
+
+    /// For people: "Secret Service", "kernel keyutils".
     pub fn name(self) -> &'static str {
         match self {
             Backend::SecretService => "Secret Service",
+            Backend::Pass => "pass password store",
             Backend::Keyutils => "kernel keyutils",
-            #[cfg(target_os = "macos")]
-            Backend::Native => "macOS Keychain",
-            #[cfg(not(target_os = "macos"))]
-            Backend::Native => "Windows Credential Manager",
+            Backend::MacosKeychain => "macOS Keychain",
+            Backend::WindowsCredentialManager => "Windows Credential Manager",
         }
+    }
+
+    /// For `DOCKER_CREDENTIAL_HUB_BACKEND`, `configure --backend` and the record file.
+    pub fn id(self) -> &'static str {
+        match self {
+            Backend::SecretService => "secret-service",
+            Backend::Pass => "pass",
+            Backend::Keyutils => "keyutils",
+            Backend::MacosKeychain => "macos-keychain",
+            Backend::WindowsCredentialManager => "wincred",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Backend> {
+        match id {
+            "secretservice" => Some(Backend::SecretService),
+            "osxkeychain" | "keychain" => Some(Backend::MacosKeychain),
+            "windows-credential-manager" => Some(Backend::WindowsCredentialManager),
+            _ => Backend::ALL.into_iter().find(|b| b.id() == id),
+        }
+    }
+
+    /// Whether this platform has the backend at all.
+    pub fn exists_here(self) -> bool {
+        match self {
+            Backend::SecretService | Backend::Pass | Backend::Keyutils => {
+                cfg!(target_os = "linux")
+            }
+            Backend::MacosKeychain => cfg!(target_os = "macos"),
+            Backend::WindowsCredentialManager => cfg!(windows),
+        }
+    }
+
+    /// The store forgets everything at reboot.
+    pub fn volatile(self) -> bool {
+        self == Backend::Keyutils
+    }
+
+    /// The backends this platform has, comma-separated, for messages.
+    pub fn choices() -> String {
+        Backend::ALL
+            .into_iter()
+            .filter(|b| b.exists_here())
+            .map(Backend::id)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-/// Which backend was chosen and why, for `doctor` and for the fallback warning.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    pub backend: Backend,
-    pub reason: String,
-    /// Set when the chosen store forgets everything at reboot (keyutils).
-    pub volatile: bool,
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
+/// What the environment asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requested {
     Auto,
-    SecretService,
-    Keyutils,
+    Explicit(Backend),
 }
 
+/// `DOCKER_CREDENTIAL_HUB_BACKEND`.
 pub fn requested() -> Result<Requested> {
     match std::env::var("DOCKER_CREDENTIAL_HUB_BACKEND").as_deref() {
         Err(_) | Ok("") | Ok("auto") => Ok(Requested::Auto),
-        Ok("secret-service") | Ok("secretservice") => Ok(Requested::SecretService),
-        Ok("keyutils") => Ok(Requested::Keyutils),
-        Ok(_) => Err(KeychainError::Failed(
-            "DOCKER_CREDENTIAL_HUB_BACKEND must be auto, secret-service or keyutils; unset it to pick automatically".into(),
-        )),
+        Ok(id) => match Backend::parse(id) {
+            Some(b) if b.exists_here() => Ok(Requested::Explicit(b)),
+            _ => Err(KeychainError::Selection(format!(
+                "DOCKER_CREDENTIAL_HUB_BACKEND must be auto or one of {}; unset it to pick automatically",
+                Backend::choices()
+            ))),
+        },
     }
 }
 
-/// Open the backend the environment asks for.
-pub fn open() -> Result<(Box<dyn Keychain>, Selection)> {
-    open_with(requested()?)
+/// Why a Secret Service was not used by `auto`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSecretService {
+    /// No session bus is configured at all.
+    NoBus,
+    /// `DBUS_SESSION_BUS_ADDRESS` names a bus that does not answer.
+    BusUnreachable { address: String, cause: String },
+    /// The bus answers but nobody serves org.freedesktop.secrets.
+    NotOnBus { cause: String },
 }
 
-/// Open the requested backend under the configured service name.
-pub fn open_with(req: Requested) -> Result<(Box<dyn Keychain>, Selection)> {
-    open_in(req, &super::service_name())
+impl fmt::Display for NoSecretService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoSecretService::NoBus => f.write_str(
+                "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and there is no $XDG_RUNTIME_DIR/bus), so no Secret Service",
+            ),
+            NoSecretService::BusUnreachable { address, cause } => write!(
+                f,
+                "the D-Bus session bus {address} does not answer ({cause}), so no Secret Service"
+            ),
+            NoSecretService::NotOnBus { cause } => {
+                write!(f, "no Secret Service on the session bus ({cause})")
+            }
+        }
+    }
 }
 
-/// Open the requested backend under an explicit service name (the library API used by
-/// in-process tests, which cannot safely change the environment).
+/// Why the backend in use was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `DOCKER_CREDENTIAL_HUB_BACKEND` names it.
+    Explicit,
+    /// An earlier `store` or `configure` recorded it.
+    Recorded,
+    /// `auto`: the first one this machine offers.
+    Found,
+    /// `auto`: no Secret Service, and this is the next one.
+    Fallback(NoSecretService),
+}
+
+/// Which backend was chosen and why, for `doctor` and for the reboot warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub backend: Backend,
+    pub reason: Reason,
+}
+
+impl Selection {
+    pub fn volatile(&self) -> bool {
+        self.backend.volatile()
+    }
+}
+
+impl fmt::Display for Selection {
+    /// The reason, as `doctor` and the warnings print it in parentheses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            Reason::Explicit => write!(f, "DOCKER_CREDENTIAL_HUB_BACKEND={}", self.backend.id()),
+            Reason::Recorded => write!(f, "recorded in {} by the first store", record::path_text()),
+            Reason::Found => match self.backend {
+                Backend::SecretService => {
+                    f.write_str("auto: a Secret Service answers on the D-Bus session bus")
+                }
+                Backend::Pass => f.write_str("auto: an initialised password store exists"),
+                _ => f.write_str("the operating system's keychain"),
+            },
+            Reason::Fallback(why) => write!(f, "auto: {why}"),
+        }
+    }
+}
+
+/// Open the backend that this environment selects, with every call bounded by `deadline`.
+pub fn open(deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+    open_in(requested()?, &super::service_name(), deadline)
+}
+
+/// Open the requested backend under an explicit service name.
+pub fn open_in(
+    req: Requested,
+    service: &str,
+    deadline: &Deadline,
+) -> Result<(Box<dyn Keychain>, Selection)> {
+    let (backend, reason) = match req {
+        Requested::Explicit(b) => (b, Reason::Explicit),
+        Requested::Auto => match record::read(service) {
+            Some(b) if b.exists_here() => (b, Reason::Recorded),
+            _ => return auto(service, deadline),
+        },
+    };
+    let kc = open_backend(backend, service, deadline)?;
+    Ok((kc, Selection { backend, reason }))
+}
+
+/// Open one backend by name, without any fallback.
+pub fn open_backend(
+    backend: Backend,
+    service: &str,
+    deadline: &Deadline,
+) -> Result<Box<dyn Keychain>> {
+    #[cfg(target_os = "linux")]
+    match backend {
+        Backend::SecretService => {
+            return Ok(Box::new(super::secret_service::SecretService::connect(
+                service, deadline,
+            )?));
+        }
+        Backend::Keyutils => {
+            return Ok(Box::new(super::keyutils::Keyutils::open(
+                service, deadline,
+            )?));
+        }
+        Backend::Pass => return Ok(Box::new(super::pass::Pass::open(service, deadline)?)),
+        _ => {}
+    }
+    #[cfg(any(target_os = "macos", windows))]
+    if backend.exists_here() {
+        return Ok(Box::new(super::native::Native::open(service, deadline)?));
+    }
+    let _ = (service, deadline);
+    Err(KeychainError::Selection(format!(
+        "the {backend} does not exist on this system; choose one of {}",
+        Backend::choices()
+    )))
+}
+
+/// `auto` with nothing recorded: the Secret Service if one answers, then `pass` if an
+/// initialised password store exists, then kernel keyutils.
 #[cfg(target_os = "linux")]
-pub fn open_in(req: Requested, service: &str) -> Result<(Box<dyn Keychain>, Selection)> {
-    use super::keyutils::Keyutils;
-    use super::secret_service::{SecretService, unavailable};
+fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+    use super::secret_service::{Probe, SecretService};
+    let why = match SecretService::probe(service, deadline) {
+        Probe::Answers(kc) => {
+            let sel = Selection {
+                backend: Backend::SecretService,
+                reason: Reason::Found,
+            };
+            return Ok((kc, sel));
+        }
+        Probe::Absent(why) => why,
+        Probe::Broken(e) => return Err(e),
+    };
+    if super::pass::initialised() {
+        let kc = super::pass::Pass::open(service, deadline)?;
+        let sel = Selection {
+            backend: Backend::Pass,
+            reason: Reason::Fallback(why),
+        };
+        return Ok((Box::new(kc), sel));
+    }
+    match super::keyutils::Keyutils::open(service, deadline) {
+        Ok(kc) => Ok((
+            Box::new(kc),
+            Selection {
+                backend: Backend::Keyutils,
+                reason: Reason::Fallback(why),
+            },
+        )),
+        Err(e) => Err(KeychainError::Selection(format!(
+            "no keychain is usable: {why}, and {e}"
+        ))),
+    }
+}
 
-    let keyutils = |reason: String| -> Result<(Box<dyn Keychain>, Selection)> {
-        let kc = Keyutils::open(service, crate::settings::timeout())?;
+#[cfg(any(target_os = "macos", windows))]
+fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+    let backend = if cfg!(target_os = "macos") {
+        Backend::MacosKeychain
+    } else {
+        Backend::WindowsCredentialManager
+    };
+    let kc = super::native::Native::open(service, deadline)?;
+    Ok((
+        kc_box(kc),
+        Selection {
+            backend,
+            reason: Reason::Found,
+        },
+    ))
+}
+
+#[cfg(any(target_os = "macos", windows))]
+fn kc_box(kc: super::native::Native) -> Box<dyn Keychain> {
+    Box::new(kc)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn auto(_service: &str, _deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+    Err(KeychainError::Selection(
+        "this operating system has no keychain docker-credential-hub can use".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_ids_round_trip_and_docker_names_are_accepted() {
+        for b in Backend::ALL {
+            assert_eq!(Backend::parse(b.id()), Some(b));
+        }
+        assert_eq!(
+            Backend::parse("secretservice"),
+            Some(Backend::SecretService)
+        );
+        assert_eq!(Backend::parse("osxkeychain"), Some(Backend::MacosKeychain));
+        assert_eq!(Backend::parse("nope"), None);
+    }
+
+    #[test]
+    fn reasons_read_as_doctor_prints_them() {
         let sel = Selection {
             backend: Backend::Keyutils,
-            reason,
-            volatile: true,
+            reason: Reason::Fallback(NoSecretService::NoBus),
         };
-        Ok((Box::new(kc), sel))
-    };
-    let secret_service = |reason: String| -> std::result::Result<
-        (Box<dyn Keychain>, Selection),
-        keyring_core::Error,
-    > {
-        let kc = SecretService::connect(service)?;
+        assert!(sel.to_string().starts_with("auto: no D-Bus session bus"));
+        assert!(sel.volatile());
         let sel = Selection {
-            backend: Backend::SecretService,
-            reason,
-            volatile: false,
+            backend: Backend::Keyutils,
+            reason: Reason::Explicit,
         };
-        Ok((Box::new(kc), sel))
-    };
-
-    match req {
-        Requested::Keyutils => keyutils("DOCKER_CREDENTIAL_HUB_BACKEND=keyutils".into()),
-        Requested::SecretService => {
-            // Name the real cause instead of zbus's "cannot connect to $XDG_RUNTIME_DIR/bus".
-            if !session_bus_configured() {
-                return Err(unavailable(
-                    "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is unset and there is no $XDG_RUNTIME_DIR/bus",
-                ));
-            }
-            secret_service("DOCKER_CREDENTIAL_HUB_BACKEND=secret-service".into())
-                .map_err(|e| super::secret_service::map_connect_error(&e))
-        }
-        Requested::Auto => {
-            if !session_bus_configured() {
-                return keyutils(
-                    "auto: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and there is no $XDG_RUNTIME_DIR/bus), so no Secret Service".into(),
-                )
-                .map_err(|e| with_context(e, "no D-Bus session bus for the Secret Service"));
-            }
-            match secret_service("auto: a Secret Service answers on the D-Bus session bus".into()) {
-                Ok(found) => Ok(found),
-                Err(e) => {
-                    let text = super::error::platform_text(&e);
-                    if no_secret_service(&text) {
-                        keyutils(format!(
-                            "auto: no Secret Service on the session bus ({text})"
-                        ))
-                        .map_err(|ke| with_context(ke, &format!("no Secret Service ({text})")))
-                    } else {
-                        Err(unavailable(&text))
-                    }
-                }
-            }
-        }
+        assert_eq!(sel.to_string(), "DOCKER_CREDENTIAL_HUB_BACKEND=keyutils");
     }
-}
-
-#[cfg(target_os = "linux")]
-fn with_context(err: KeychainError, ss: &str) -> KeychainError {
-    KeychainError::Unavailable(format!("no keychain is usable: {ss}, and {err}"))
-}
-
-/// Whether opening the keychain may talk to a daemon that can hang (the Secret Service, the
-/// macOS and Windows keychains). Kernel keyutils answers or fails at once.
-pub fn may_block() -> bool {
-    #[cfg(target_os = "linux")]
-    return match requested() {
-        Ok(Requested::Keyutils) => false,
-        Ok(Requested::Auto) => session_bus_configured(),
-        _ => true,
-    };
-    #[cfg(not(target_os = "linux"))]
-    return true;
-}
-
-/// zbus reads DBUS_SESSION_BUS_ADDRESS, and without it `$XDG_RUNTIME_DIR/bus`.
-#[cfg(target_os = "linux")]
-fn session_bus_configured() -> bool {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
-        return true;
-    }
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|v| !v.is_empty())
-        .is_some_and(|d| std::path::Path::new(&d).join("bus").exists())
-}
-
-/// Errors that mean "there is no Secret Service here", as opposed to one that is broken.
-#[cfg(target_os = "linux")]
-fn no_secret_service(text: &str) -> bool {
-    [
-        "ServiceUnknown",
-        "not provided by any .service files",
-        "No such file or directory",
-        "Connection refused",
-        "os error 2",
-        "os error 111",
-        "NameHasNoOwner",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
-}
-
-#[cfg(any(target_os = "macos", target_os = "windows"))]
-pub fn open_in(req: Requested, service: &str) -> Result<(Box<dyn Keychain>, Selection)> {
-    if req != Requested::Auto {
-        return Err(KeychainError::Failed(
-            "DOCKER_CREDENTIAL_HUB_BACKEND=secret-service and keyutils exist only on Linux; unset it".into(),
-        ));
-    }
-    let kc = super::native::Native::open(service)?;
-    let sel = Selection {
-        backend: Backend::Native,
-        reason: "the operating system's keychain".into(),
-        volatile: false,
-    };
-    Ok((Box::new(kc), sel))
 }

@@ -1,0 +1,164 @@
+//! The pure part of the Windows Credential Manager backend: how a (service, server URL) pair
+//! becomes a credential's target name and back, and the platform's size limits. Kept apart
+//! so that it is tested on every platform.
+//!
+//! Credential Manager compares target names case-insensitively, while docker's keys are
+//! exact: `https://Registry.example` and `https://registry.example` are two credentials. So
+//! target names carry no upper-case letters at all: `A` becomes `^a`, `^` becomes `^^`, the
+//! separator `|` becomes `^!`, and anything outside printable ASCII becomes `^_` and six hex
+//! digits. The encoding is injective and its output all lower case, so two keys that differ
+//! only in case get two targets. Parsing the target back, not splitting it at a dot, keeps
+//! services with dots (`DOCKER_CREDENTIAL_HUB_SERVICE=my.team`) listable.
+
+/// `CRED_MAX_CREDENTIAL_BLOB_SIZE`: the most secret bytes one credential holds.
+pub const MAX_SECRET: usize = 5 * 512;
+/// `CRED_MAX_GENERIC_TARGET_NAME_LENGTH`, in UTF-16 units (our targets are ASCII).
+pub const MAX_TARGET: usize = 32767;
+/// `CRED_MAX_USERNAME_LENGTH`: the registry username lives in the credential's UserName.
+pub const MAX_USERNAME: usize = 513;
+
+const PREFIX: &str = "docker-credential-hub|";
+
+fn escape(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '^' => out.push_str("^^"),
+            '|' => out.push_str("^!"),
+            'A'..='Z' => {
+                out.push('^');
+                out.push(c.to_ascii_lowercase());
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push_str(&format!("^_{:06x}", u32::from(c))),
+        }
+    }
+}
+
+/// The target name for `url` under `service`.
+pub fn target(service: &str, url: &str) -> String {
+    let mut out = String::with_capacity(PREFIX.len() + service.len() + url.len() + 8);
+    out.push_str(PREFIX);
+    escape(service, &mut out);
+    out.push('|');
+    escape(url, &mut out);
+    out
+}
+
+/// The prefix every target of `service` starts with (for enumeration).
+pub fn service_prefix(service: &str) -> String {
+    let mut out = String::from(PREFIX);
+    escape(service, &mut out);
+    out.push('|');
+    out
+}
+
+/// Undo [escape] up to an unescaped `|` (or the end): the text and the rest after the `|`.
+fn unescape(text: &str) -> Option<(String, Option<&str>)> {
+    let mut out = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '|' => return Some((out, Some(&text[i + 1..]))),
+            '^' => match chars.next()?.1 {
+                '^' => out.push('^'),
+                '!' => out.push('|'),
+                '_' => {
+                    let hex: String = (0..6)
+                        .map(|_| chars.next().map(|(_, h)| h))
+                        .collect::<Option<_>>()?;
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                l if l.is_ascii_alphabetic() => out.push(l.to_ascii_uppercase()),
+                _ => return None,
+            },
+            // Credential Manager may hand back a target in another case than written.
+            'A'..='Z' => out.push(c.to_ascii_lowercase()),
+            _ => out.push(c),
+        }
+    }
+    Some((out, None))
+}
+
+/// (service, url) from a target name that [target] made; `None` for any other name.
+pub fn parse(target_name: &str) -> Option<(String, String)> {
+    let rest = target_name
+        .get(..PREFIX.len())
+        .filter(|p| p.eq_ignore_ascii_case(PREFIX))
+        .map(|_| &target_name[PREFIX.len()..])?;
+    let (service, rest) = unescape(rest)?;
+    let (url, tail) = unescape(rest?)?;
+    tail.is_none().then_some((service, url))
+}
+
+/// Whether Credential Manager can hold a target name this long.
+pub fn target_fits(target: &str) -> bool {
+    target.encode_utf16().count() <= MAX_TARGET
+}
+
+/// `Err((size, max))` when a secret is larger than one credential holds.
+pub fn check_secret(secret: &[u8]) -> Result<(), (usize, usize)> {
+    if secret.len() > MAX_SECRET {
+        Err((secret.len(), MAX_SECRET))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn targets_are_readable_for_plain_urls() {
+        assert_eq!(
+            target("docker-credential-hub", "https://index.docker.io/v1/"),
+            "docker-credential-hub|docker-credential-hub|https://index.docker.io/v1/"
+        );
+    }
+
+    #[test]
+    fn keys_that_differ_only_in_case_get_targets_that_differ_ignoring_case() {
+        let a = target("s", "https://Registry.example");
+        let b = target("s", "https://registry.example");
+        assert!(!a.eq_ignore_ascii_case(&b), "{a} {b}");
+        assert_eq!(a, a.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn a_dotted_service_round_trips_and_services_stay_apart() {
+        let t = target("my.team.v2", "ghcr.io");
+        assert_eq!(parse(&t), Some(("my.team.v2".into(), "ghcr.io".into())));
+        assert!(t.starts_with(&service_prefix("my.team.v2")));
+        assert!(!t.starts_with(&service_prefix("my.team")));
+        assert!(!target("a", "b|c").starts_with(&service_prefix("a|b")));
+        assert_eq!(parse("foreign.target"), None);
+        assert_eq!(parse("docker-credential-hub|x"), None);
+    }
+
+    #[test]
+    fn long_urls_do_not_fit_and_the_limit_is_on_the_secret() {
+        assert!(target_fits(&target("s", &"a".repeat(600))));
+        assert!(!target_fits(&target("s", &"a".repeat(MAX_TARGET))));
+        assert_eq!(check_secret(&[0; MAX_SECRET]), Ok(()));
+        assert_eq!(check_secret(&[0; MAX_SECRET + 1]), Err((2561, 2560)));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_inverts_target(service in "\\PC{0,12}", url in "\\PC{0,40}") {
+            let t = target(&service, &url);
+            prop_assert_eq!(&t, &t.to_ascii_lowercase());
+            prop_assert_eq!(parse(&t), Some((service.clone(), url.clone())));
+            // Windows may return the name in upper case: still the same key.
+            prop_assert_eq!(parse(&t.to_ascii_uppercase()), Some((service, url)));
+        }
+
+        #[test]
+        fn distinct_keys_never_share_a_target_ignoring_case(a in "[a-zA-Z^|]{0,8}", b in "[a-zA-Z^|]{0,8}") {
+            if a != b {
+                prop_assert!(!target("s", &a).eq_ignore_ascii_case(&target("s", &b)));
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The caller's side of the protocol: running another credential helper exactly as docker
+//! does (docker-credential-helpers `client/`), with a deadline docker itself does not have,
+//! and finding programs on PATH as `exec.LookPath` does.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::messages::ERR_NOT_FOUND;
+use super::wire;
+use crate::deadline::secs;
+use crate::keychain::Stored;
+
+/// docker runs `docker-credential-<suffix>`.
+pub const HELPER_PREFIX: &str = "docker-credential-";
+
+/// What a helper printed and how it exited.
+pub struct HelperOutput {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// A failed call to another credential helper.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error(
+        "`{program}` is not on PATH, so docker cannot read the credentials it holds either; install it and run configure again, or, if you no longer need those credentials, delete the \"credsStore\" line from config.json first"
+    )]
+    Missing { program: String },
+    #[error("cannot run `{program} {action}`: {why}")]
+    Spawn {
+        program: String,
+        action: String,
+        why: String,
+    },
+    #[error(
+        "`{program} {action}` did not answer within {} s (DOCKER_CREDENTIAL_HUB_TIMEOUT) and was stopped; check that `{program} list` works on its own (is its keychain unlocked?), or raise DOCKER_CREDENTIAL_HUB_TIMEOUT",
+        secs(*after)
+    )]
+    Timeout {
+        program: String,
+        action: String,
+        after: Duration,
+    },
+    #[error("`{program} {action}` failed: exit {code}: {line}")]
+    Failed {
+        program: String,
+        action: String,
+        code: String,
+        line: String,
+    },
+    #[error(
+        "`{program} {action}` printed something that is not {what}; check that it works on its own"
+    )]
+    Garbled {
+        program: String,
+        action: String,
+        what: &'static str,
+    },
+}
+
+/// More than any helper's answer; a runaway helper cannot fill our memory.
+const OUTPUT_CAP: u64 = 16 * 1024 * 1024;
+
+/// Run `program action` with `input` on stdin, as docker-credential-helpers' client does,
+/// and give up after `timeout`: the child is killed, and pipes a grandchild may still hold
+/// are abandoned rather than waited for.
+pub fn run_helper(
+    program: &str,
+    action: &str,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<HelperOutput, CallError> {
+    let deadline = Instant::now() + timeout;
+    let mut child = Command::new(program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => CallError::Missing {
+                program: program.to_string(),
+            },
+            _ => CallError::Spawn {
+                program: program.to_string(),
+                action: action.to_string(),
+                why: e.to_string(),
+            },
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let data = input.to_vec();
+        // A helper that never reads stdin must not block us: write from a thread.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
+    let pipes: [(u8, Option<Box<dyn Read + Send>>); 2] = [
+        (
+            0,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            1,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+    ];
+    for (which, pipe) in pipes {
+        let tx = tx.clone();
+        if let Some(pipe) = pipe {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.take(OUTPUT_CAP).read_to_end(&mut buf);
+                let _ = tx.send((which, buf));
+            });
+        }
+    }
+    drop(tx);
+    let timed_out = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        CallError::Timeout {
+            program: program.to_string(),
+            action: action.to_string(),
+            after: timeout,
+        }
+    };
+    let (mut stdout, mut stderr) = (None, None);
+    while stdout.is_none() || stderr.is_none() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((0, bytes)) => stdout = Some(bytes),
+            Ok((_, bytes)) => stderr = Some(bytes),
+            Err(_) => return Err(timed_out(&mut child)),
+        }
+    }
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => {
+                return Err(CallError::Spawn {
+                    program: program.to_string(),
+                    action: action.to_string(),
+                    why: e.to_string(),
+                });
+            }
+        }
+    };
+    Ok(HelperOutput {
+        success: status.success(),
+        code: status.code(),
+        stdout: stdout.unwrap_or_default(),
+        stderr: stderr.unwrap_or_default(),
+    })
+}
+
+/// A credsStore value names a program suffix, never a path.
+pub fn valid_helper_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\', '\0'])
+}
+
+/// One line from a failed helper's output, for the report. Only failures are quoted.
+fn first_line(out: &HelperOutput) -> String {
+    let pick = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| {
+                l.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+    };
+    pick(&out.stdout)
+        .or_else(|| pick(&out.stderr))
+        .unwrap_or_else(|| "no output".into())
+}
+
+fn failed(program: &str, action: &str, out: &HelperOutput) -> CallError {
+    CallError::Failed {
+        program: program.to_string(),
+        action: action.to_string(),
+        code: out
+            .code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "by signal".into()),
+        line: first_line(out),
+    }
+}
+
+/// `docker-credential-<name> list`: server URL → username. docker writes "unused" to
+/// its stdin.
+pub fn helper_list(name: &str, timeout: Duration) -> Result<Vec<(String, String)>, CallError> {
+    let program = format!("{HELPER_PREFIX}{name}");
+    let out = run_helper(&program, "list", b"unused", timeout)?;
+    if !out.success {
+        return Err(failed(&program, "list", &out));
+    }
+    let map: Map<String, Value> =
+        serde_json::from_slice(&out.stdout).map_err(|_| CallError::Garbled {
+            program: program.clone(),
+            action: "list".into(),
+            what: "a JSON object",
+        })?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+        .collect())
+}
+
+/// `docker-credential-<name> get` with the raw key on stdin, no newline (as docker sends
+/// it). `Ok(None)` when the helper answers docker's not-found message.
+pub fn helper_get(name: &str, key: &str, timeout: Duration) -> Result<Option<Stored>, CallError> {
+    let program = format!("{HELPER_PREFIX}{name}");
+    let action = format!("get {key}");
+    let out = run_helper(&program, "get", key.as_bytes(), timeout).map_err(|e| match e {
+        CallError::Timeout { after, .. } => CallError::Timeout {
+            program: program.clone(),
+            action: action.clone(),
+            after,
+        },
+        e => e,
+    })?;
+    if !out.success {
+        if String::from_utf8_lossy(&out.stdout).trim() == ERR_NOT_FOUND {
+            return Ok(None);
+        }
+        return Err(failed(&program, &action, &out));
+    }
+    // The answer holds the secret: never quote it, even when it is malformed.
+    let creds = wire::parse_store(&out.stdout).map_err(|_| CallError::Garbled {
+        program: program.clone(),
+        action: format!("get for {key}"),
+        what: "a credential",
+    })?;
+    Ok(Some(Stored {
+        username: creds.username,
+        secret: creds.secret,
+    }))
+}
+
+/// The first executable `name` on PATH, as `exec.LookPath` finds it; on Windows, with the
+/// extensions of `PATHEXT` (`docker-credential-hub.exe`).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let candidates = program_names(name);
+    std::env::split_paths(&path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .flat_map(|d| {
+            candidates
+                .iter()
+                .map(move |c| d.join(c))
+                .collect::<Vec<_>>()
+        })
+        .find(|p| is_executable(p))
+}
+
+/// The file names `name` may have on disk.
+fn program_names(name: &str) -> Vec<String> {
+    if !cfg!(windows) {
+        return vec![name.to_string()];
+    }
+    let exts = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+    windows_names(name, &exts)
+}
+
+/// `name` as Windows finds it: itself if it already has one of the extensions, else with
+/// each extension of `pathext` in turn.
+fn windows_names(name: &str, pathext: &str) -> Vec<String> {
+    let exts: Vec<String> = pathext
+        .split(';')
+        .filter(|e| !e.is_empty())
+        .map(|e| e.to_ascii_lowercase())
+        .collect();
+    let lower = name.to_ascii_lowercase();
+    if exts.iter().any(|e| lower.ends_with(e.as_str())) {
+        return vec![name.to_string()];
+    }
+    exts.iter().map(|e| format!("{name}{e}")).collect()
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helper_names_are_suffixes_not_paths() {
+        assert!(valid_helper_name("secretservice"));
+        assert!(valid_helper_name("ecr-login"));
+        assert!(!valid_helper_name("../x"));
+        assert!(!valid_helper_name(""));
+    }
+
+    #[test]
+    fn a_missing_helper_is_reported_as_missing() {
+        let err = run_helper(
+            "docker-credential-does-not-exist-xyz",
+            "list",
+            b"",
+            Duration::from_secs(1),
+        )
+        .err();
+        assert!(matches!(err, Some(CallError::Missing { .. })), "{err:?}");
+    }
+
+    /// Windows finds `docker-credential-hub` as `docker-credential-hub.exe`.
+    #[test]
+    fn windows_names_carry_the_pathext_extensions() {
+        assert_eq!(
+            windows_names("docker-credential-hub", ".COM;.EXE"),
+            ["docker-credential-hub.com", "docker-credential-hub.exe"]
+        );
+        assert_eq!(windows_names("docker.EXE", ".COM;.EXE"), ["docker.EXE"]);
+    }
+}

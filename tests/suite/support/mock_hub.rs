@@ -1,0 +1,554 @@
+//! A loopback mock of the Docker Hub login API — the one stand-in this project allows,
+//! because the real Hub cannot be reached from the test machines.
+//!
+//! It knows one account (username, password, access token, optional 2FA), issues real
+//! JWT-shaped tokens (`header.payload.signature`, base64url, payload with `exp`, `sub`,
+//! `username`), records every request, and can be scripted per endpoint to misbehave:
+//!
+//! ```ignore
+//! let hub = MockHub::start();
+//! hub.then(LOGIN, Reply::RateLimited { retry_after: 1 }); // next login: 429, then normal
+//! hub.always(LOGIN, Reply::ServerError(500));             // every login: 500
+//! hub.enable_two_factor();                                 // 401 + login_2fa_token, code 123456
+//! assert_eq!(hub.count(LOGIN), 1);
+//! ```
+//!
+//! HTTP/1.1 on a std `TcpListener`, one thread per connection, `Connection: close` on every
+//! answer. Requests sent through an HTTP proxy (absolute-form targets) are recorded too.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+pub const LOGIN: &str = "/v2/users/login";
+pub const TWO_FA_LOGIN: &str = "/v2/users/2fa-login";
+pub const AUTH_TOKEN: &str = "/v2/auth/token";
+
+/// The account the mock knows by default.
+pub const USERNAME: &str = "mockuser";
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+pub const ACCESS_TOKEN: &str = "dckr_pat_MockPersonalAccessToken0123456789";
+pub const OTP_CODE: &str = "123456";
+pub const MFA_DETAIL: &str = "Require secondary authentication on MFA enabled account";
+
+/// What the mock does with one request to an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Behave like Hub: check the credentials against the account.
+    Normal,
+    /// 429 with `Retry-After: N`.
+    RateLimited { retry_after: u64 },
+    /// This status (5xx) with a small JSON body.
+    ServerError(u16),
+    /// Read the request, then never answer (until the mock is dropped).
+    Hang,
+    /// 200 with an HTML page.
+    Garbage,
+    /// 200 with a JSON body cut short (the Content-Length matches what is sent).
+    TruncatedJson,
+    /// Promise a 200 JSON body, send part of it, then reset the connection (TCP RST).
+    ResetMidBody,
+    /// 200 whose token field holds something that is not a JWT.
+    NotJwt,
+    /// Behave like Hub, but only after this many milliseconds (a slow login that concurrent
+    /// callers pile up behind).
+    Slow(u64),
+}
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path, also when the request came through a proxy in absolute form.
+    pub path: String,
+    /// The request target exactly as sent (absolute `http://host/path` via a proxy).
+    pub target: String,
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
+    pub body: Option<Value>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+struct State {
+    username: String,
+    password: String,
+    access_token: String,
+    two_factor: bool,
+    token_lifetime: i64,
+    /// The 2FA code `/v2/users/2fa-login` accepts.
+    otp_code: String,
+    /// Extra claims put in the payload of every issued token (hygiene canaries).
+    extra_claims: serde_json::Map<String, Value>,
+    /// Mixed into the signature part of every issued token.
+    signature_tag: String,
+    /// Scripted replies, consumed one per request, before `always`.
+    queued: HashMap<String, VecDeque<Reply>>,
+    always: HashMap<String, Reply>,
+    requests: Vec<Request>,
+    issued: Vec<String>,
+    pending_2fa: Vec<String>,
+}
+
+pub struct MockHub {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    serial: Arc<AtomicU64>,
+}
+
+impl MockHub {
+    /// Start a mock Hub on 127.0.0.1 with the default account, tokens valid for an hour.
+    pub fn start() -> MockHub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock Hub");
+        let addr = listener.local_addr().unwrap();
+        let hub = MockHub {
+            addr,
+            state: Arc::new(Mutex::new(State {
+                username: USERNAME.into(),
+                password: PASSWORD.into(),
+                access_token: ACCESS_TOKEN.into(),
+                two_factor: false,
+                token_lifetime: 3600,
+                otp_code: OTP_CODE.into(),
+                extra_claims: serde_json::Map::new(),
+                signature_tag: String::new(),
+                queued: HashMap::new(),
+                always: HashMap::new(),
+                requests: Vec::new(),
+                issued: Vec::new(),
+                pending_2fa: Vec::new(),
+            })),
+            stop: Arc::new(AtomicBool::new(false)),
+            serial: Arc::new(AtomicU64::new(0)),
+        };
+        let (state, stop, serial) = (hub.state.clone(), hub.stop.clone(), hub.serial.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (state, stop, serial) = (state.clone(), stop.clone(), serial.clone());
+                thread::spawn(move || serve(conn, &state, &stop, &serial));
+            }
+        });
+        hub
+    }
+
+    /// The base URL to put in `DOCKER_HUB_API_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// The account now requires a 2FA code (`OTP_CODE`) after the password.
+    pub fn enable_two_factor(&self) {
+        self.with(|s| s.two_factor = true);
+    }
+
+    /// Seconds from issue to `exp` for new tokens; negative issues already-expired tokens.
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.with(|s| s.token_lifetime = seconds);
+    }
+
+    pub fn set_password(&self, password: &str) {
+        self.with(|s| s.password = password.into());
+    }
+
+    /// The account's personal access token (must start with `dckr_pat_` to be used as one).
+    pub fn set_access_token(&self, token: &str) {
+        self.with(|s| s.access_token = token.into());
+    }
+
+    /// The account no longer asks for a second factor.
+    pub fn disable_two_factor(&self) {
+        self.with(|s| s.two_factor = false);
+    }
+
+    /// The 2FA code the mock accepts instead of `OTP_CODE`.
+    pub fn set_otp_code(&self, code: &str) {
+        self.with(|s| s.otp_code = code.into());
+    }
+
+    /// Every token issued from now on carries the claim `name: value` in its payload.
+    pub fn set_claim(&self, name: &str, value: &str) {
+        self.with(|s| {
+            s.extra_claims
+                .insert(name.into(), Value::String(value.into()))
+        });
+    }
+
+    /// Every token issued from now on has `tag` inside its (base64url) signature part.
+    pub fn set_signature_tag(&self, tag: &str) {
+        self.with(|s| s.signature_tag = tag.into());
+    }
+
+    /// The next request to `path` gets `reply`; later ones go on as before.
+    pub fn then(&self, path: &str, reply: Reply) -> &Self {
+        self.with(|s| s.queued.entry(path.into()).or_default().push_back(reply));
+        self
+    }
+
+    /// Every request to `path` (after any queued replies) gets `reply`.
+    pub fn always(&self, path: &str, reply: Reply) -> &Self {
+        self.with(|s| s.always.insert(path.into(), reply));
+        self
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// How many requests reached `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.with(|s| s.requests.iter().filter(|r| r.path == path).count())
+    }
+
+    /// Every token handed out, in order.
+    pub fn issued(&self) -> Vec<String> {
+        self.with(|s| s.issued.clone())
+    }
+
+    pub fn last_issued(&self) -> String {
+        self.issued().pop().expect("the mock Hub issued no token")
+    }
+
+    /// Every `login_2fa_token` handed out.
+    pub fn login_2fa_tokens(&self) -> Vec<String> {
+        self.with(|s| s.pending_2fa.clone())
+    }
+}
+
+impl Drop for MockHub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+/// A JWT-shaped token (header.payload.signature, all base64url without padding), with extra
+/// payload claims and `tag` mixed into the signature.
+pub fn make_jwt_with(
+    exp: i64,
+    username: &str,
+    serial: u64,
+    extra_claims: &serde_json::Map<String, Value>,
+    tag: &str,
+) -> String {
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "mock"});
+    let mut payload = json!({
+        "exp": exp,
+        "iat": now(),
+        "sub": format!("0000-mock-{serial}"),
+        "username": username,
+        "jti": format!("mock-{serial}"),
+    });
+    if let Some(map) = payload.as_object_mut() {
+        map.extend(extra_claims.clone());
+    }
+    let signature = URL_SAFE_NO_PAD.encode(format!("mock-signature-{serial}-{}{tag}", now()));
+    format!("{}.{}.{signature}", b64(&header), b64(&payload))
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+// ------------------------------------------------------------------------------ server
+
+fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &AtomicU64) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let Some(request) = read_request(&conn) else {
+        return;
+    };
+    let reply = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(request.clone());
+        let queued = s
+            .queued
+            .get_mut(&request.path)
+            .and_then(VecDeque::pop_front);
+        queued
+            .or_else(|| s.always.get(&request.path).cloned())
+            .unwrap_or(Reply::Normal)
+    };
+    if let Reply::Slow(millis) = reply {
+        thread::sleep(Duration::from_millis(millis));
+    }
+    match reply {
+        Reply::Normal | Reply::Slow(_) => {
+            let (status, body) = normal(&request, state, serial);
+            respond_json(&mut conn, status, &[], &body);
+        }
+        Reply::RateLimited { retry_after } => {
+            let body = json!({"detail": "Too Many Requests"});
+            let headers = [("Retry-After", retry_after.to_string())];
+            respond_json(&mut conn, 429, &headers, &body);
+        }
+        Reply::ServerError(status) => {
+            let body = json!({"detail": "internal error"});
+            respond_json(&mut conn, status, &[], &body);
+        }
+        Reply::Hang => {
+            let start = Instant::now();
+            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(120) {
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Reply::Garbage => {
+            let page =
+                b"<html><body><h1>502 Bad Gateway</h1>hello from a captive portal</body></html>";
+            respond(&mut conn, 200, &[], "text/html", page);
+        }
+        Reply::TruncatedJson => {
+            respond(
+                &mut conn,
+                200,
+                &[],
+                "application/json",
+                br#"{"token": "eyJhbGciOi"#,
+            );
+        }
+        Reply::ResetMidBody => {
+            let body = token_body(&request.path, &"x".repeat(400));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body.as_bytes()[..body.len() / 3]);
+            let _ = conn.flush();
+            thread::sleep(Duration::from_millis(50));
+            reset(conn);
+        }
+        Reply::NotJwt => {
+            let body = token_body(&request.path, "this-is-not-a-jwt");
+            respond(&mut conn, 200, &[], "application/json", body.as_bytes());
+        }
+    }
+}
+
+/// `{"token": t}` for the login endpoints, `{"access_token": t}` for /v2/auth/token.
+fn token_body(path: &str, token: &str) -> String {
+    let field = if path == AUTH_TOKEN {
+        "access_token"
+    } else {
+        "token"
+    };
+    json!({ field: token }).to_string()
+}
+
+/// Hub's behaviour for the account.
+fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Value) {
+    let mut s = state.lock().unwrap();
+    let field = |name: &str| {
+        req.body
+            .as_ref()
+            .and_then(|b| b.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let issue = |s: &mut State| {
+        let n = serial.fetch_add(1, Ordering::SeqCst);
+        let token = make_jwt_with(
+            now() + s.token_lifetime,
+            &s.username,
+            n,
+            &s.extra_claims,
+            &s.signature_tag,
+        );
+        s.issued.push(token.clone());
+        token
+    };
+    let bad_creds =
+        json!({"detail": "Incorrect authentication credentials", "login_2fa_token": null});
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", LOGIN) => {
+            if field("username") != s.username
+                || (field("password") != s.password && field("password") != s.access_token)
+            {
+                (401, bad_creds)
+            } else if s.two_factor {
+                let n = serial.fetch_add(1, Ordering::SeqCst);
+                let t = format!("mock-login-2fa-token-{n}-{}", now());
+                s.pending_2fa.push(t.clone());
+                (401, json!({"detail": MFA_DETAIL, "login_2fa_token": t}))
+            } else {
+                (200, json!({"token": issue(&mut s)}))
+            }
+        }
+        ("POST", TWO_FA_LOGIN) => {
+            if !s.pending_2fa.contains(&field("login_2fa_token")) || field("code") != s.otp_code {
+                (
+                    401,
+                    json!({"detail": "Incorrect authentication credentials"}),
+                )
+            } else {
+                (200, json!({"token": issue(&mut s)}))
+            }
+        }
+        ("POST", AUTH_TOKEN) => {
+            if field("identifier") == s.username && field("secret") == s.access_token {
+                (200, json!({"access_token": issue(&mut s)}))
+            } else {
+                (
+                    401,
+                    json!({"errinfo": {}, "detail": "invalid username or access token", "message": "invalid username or access token"}),
+                )
+            }
+        }
+        (_, "/v2/") | (_, "/v2") => (200, json!({})),
+        _ => (404, json!({"detail": "object not found"})),
+    }
+}
+
+fn read_request(conn: &TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    // Absolute form (`http://host:port/path`) is what a client sends to a proxy.
+    let path = match target.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map_or("/".to_string(), |i| rest[i..].to_string()),
+        None => target.clone(),
+    };
+    let path = path.split('?').next().unwrap_or("").to_string();
+    Some(Request {
+        method,
+        path,
+        target,
+        headers,
+        body: serde_json::from_slice(&body).ok(),
+    })
+}
+
+fn respond_json(conn: &mut TcpStream, status: u16, extra: &[(&str, String)], body: &Value) {
+    respond(
+        conn,
+        status,
+        extra,
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+}
+
+fn respond(
+    conn: &mut TcpStream,
+    status: u16,
+    extra: &[(&str, String)],
+    content_type: &str,
+    body: &[u8],
+) {
+    let reason = match status {
+        200 => "OK",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body);
+    let _ = conn.flush();
+    let _ = conn.shutdown(Shutdown::Write);
+    // Let the client read everything before the socket closes.
+    let mut sink = [0u8; 512];
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+/// Close with an RST instead of a FIN: SO_LINGER on with a zero timeout, then close.
+/// std has no stable `set_linger`, so call setsockopt directly (Linux constants).
+#[cfg(target_os = "linux")]
+fn reset(conn: TcpStream) {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Linger {
+        l_onoff: i32,
+        l_linger: i32,
+    }
+    unsafe extern "C" {
+        fn setsockopt(fd: i32, level: i32, name: i32, value: *const Linger, len: u32) -> i32;
+    }
+    const SOL_SOCKET: i32 = 1;
+    const SO_LINGER: i32 = 13;
+    let linger = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket fd and a correctly sized, live `struct linger`.
+    let rc = unsafe {
+        setsockopt(
+            conn.as_raw_fd(),
+            SOL_SOCKET,
+            SO_LINGER,
+            &linger,
+            std::mem::size_of::<Linger>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(SO_LINGER) failed");
+    drop(conn);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reset(conn: TcpStream) {
+    drop(conn);
+}
