@@ -18,9 +18,10 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import measure  # noqa: E402
 
-HELPER = os.path.abspath(sys.argv[1])
+# Set from the command line (see the end of the file); compare.py imports this module.
+HELPER = None
 # 42: whole cycles of the six orders of three commands (see `interleave`).
-RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 42
+RUNS = 42
 KEYRING = []  # (process, log path) of the private gnome-keyring-daemon
 WARMUP = 5
 URL = "https://registry.bench.example:5000/v1/"
@@ -204,4 +205,6 @@ def report(rows, get_rss):
 
 
 if __name__ == "__main__":
+    HELPER = os.path.abspath(sys.argv[1])
+    RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else RUNS
     sys.exit(0 if main() else 1)

@@ -171,10 +171,22 @@ fn put(
             ),
         });
     }
-    entry.set_secret(secret).map_err(|e| map_error(&e))?;
+    // "No such entry" while writing: Wine keeps credentials as registry keys, whose names
+    // hold at most 255 characters.
+    let lost = |e: Error| match e {
+        Error::NoEntry => KeychainError::NativeFailed {
+            backend: BACKEND,
+            cause: format!(
+                "it did not keep the credential; its target name has {} characters",
+                native_names::target(service, key).chars().count()
+            ),
+        },
+        e => map_error(&e),
+    };
+    entry.set_secret(secret).map_err(lost)?;
     entry
         .update_attributes(&HashMap::from([("username", user)]))
-        .map_err(|e| map_error(&e))
+        .map_err(lost)
 }
 
 #[cfg(target_os = "windows")]

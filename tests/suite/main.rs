@@ -33,6 +33,7 @@ mod hygiene;
 mod keyring_faults;
 #[cfg(target_os = "linux")]
 mod keyutils_faults;
+mod native;
 #[cfg(target_os = "linux")]
 mod properties;
 #[cfg(target_os = "linux")]

@@ -9,8 +9,13 @@
 //! - `store`: SearchItems, OpenSession, CreateItem (replacing an item with the same
 //!   attributes), then deleting any other item for the key;
 //! - `erase`: SearchItems, then Delete;
-//! - `list`: SearchItems, OpenSession and GetSecrets: one search and one read, whatever the
-//!   number of registries.
+//! - `list`: SearchItems, OpenSession and one GetSecret, whatever the number of registries.
+//!
+//! `list` must not read every item (200 registries cost a GetSecrets of 200 secrets), so
+//! `store` and `erase` also keep an index item (server URL → username and item path) under a
+//! cross-process file lock. `list` trusts an index entry only while its item path is among
+//! the search results, and reads any item the index does not know (a store interrupted
+//! between its writes), whose payload names its URL.
 //!
 //! Two writers racing to create one key can leave two items; the newest wins everywhere
 //! (`get`, `list`), and the next `store` or `erase` removes the rest. An item gnome-keyring
@@ -21,17 +26,31 @@ mod client;
 mod session;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use zbus::zvariant::OwnedObjectPath;
 
 use self::bus::BusError;
 use self::client::{CallError, Client, newest_first};
 use super::{Backend, Keychain, KeychainError, NoSecretService, Result, Stored, internal_service};
 use crate::deadline::Deadline;
+use crate::lock::FileLock;
 use crate::secret::Secret;
 
 const USERNAME_ATTR: &str = "docker_username";
+const INDEX_NAME: &str = "index";
+
+/// One index entry: the registry username and the object path of the item.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+struct Indexed {
+    #[serde(rename = "u")]
+    username: String,
+    #[serde(rename = "p")]
+    path: String,
+}
+
+type Index = BTreeMap<String, Indexed>;
 
 pub struct SecretService {
     client: RefCell<Client>,
@@ -145,7 +164,7 @@ impl SecretService {
     }
 
     /// Write the newest item for `key` in place (its path, which `list` and other
-    /// processes know, stays), or create one; remove raced duplicates.
+    /// processes know, stays), or create one; remove raced duplicates. The item's path.
     fn write(
         &self,
         service: &str,
@@ -153,8 +172,20 @@ impl SecretService {
         label: &str,
         username: &str,
         bytes: &[u8],
-    ) -> Result<()> {
+    ) -> Result<OwnedObjectPath> {
         let before = self.find(service, key)?;
+        self.write_over(&before, service, key, label, username, bytes)
+    }
+
+    fn write_over(
+        &self,
+        before: &[OwnedObjectPath],
+        service: &str,
+        key: &str,
+        label: &str,
+        username: &str,
+        bytes: &[u8],
+    ) -> Result<OwnedObjectPath> {
         let mut attrs = BTreeMap::from([("service", service), ("username", key)]);
         if !username.is_empty() {
             attrs.insert(USERNAME_ATTR, username);
@@ -166,23 +197,50 @@ impl SecretService {
             Some(item) => match client.set_secret(item, bytes) {
                 // The secret first: a kill before the attribute write leaves only the
                 // informative `docker_username` stale, never the credential.
-                Ok(()) if username.is_empty() => true,
+                Ok(()) if username.is_empty() => Some(item.clone()),
                 Ok(()) => match client.set_attributes(item, &attrs) {
-                    Ok(()) | Err(CallError::Vanished) => true,
+                    Ok(()) | Err(CallError::Vanished) => Some(item.clone()),
                     Err(e) => return Err(err(e)),
                 },
-                Err(CallError::Vanished) => false,
+                Err(CallError::Vanished) => None,
                 Err(e) => return Err(err(e)),
             },
-            None => false,
+            None => None,
         };
-        if !updated {
-            client.create(label, &attrs, bytes).map_err(err)?;
-        }
-        for old in rest {
+        let path = match updated {
+            Some(path) => path,
+            None => client.create(label, &attrs, bytes).map_err(err)?,
+        };
+        for old in rest.filter(|p| **p != path) {
             client.delete(old).map_err(err)?;
         }
-        Ok(())
+        Ok(path)
+    }
+
+    /// Serialises index updates of one service across processes.
+    fn lock(&self) -> Result<FileLock> {
+        Ok(FileLock::acquire_named(
+            &format!("secret-service-{}", self.service),
+            self.deadline.remaining(),
+        )?)
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        let bytes = self.read(&self.internal, INDEX_NAME)?;
+        // A damaged index only costs speed: `list` reads the items it does not name.
+        Ok(bytes
+            .and_then(|b| serde_json::from_slice(b.expose()).ok())
+            .unwrap_or_default())
+    }
+
+    fn write_index(&self, index: &Index) -> Result<()> {
+        if index.is_empty() {
+            return self.remove(&self.internal, INDEX_NAME).map(|_| ());
+        }
+        let json = serde_json::to_vec(index).expect("serialising strings cannot fail");
+        let label = format!("docker-credential-hub {INDEX_NAME}");
+        self.write(&self.internal, INDEX_NAME, &label, "", &json)
+            .map(|_| ())
     }
 
     fn remove(&self, service: &str, key: &str) -> Result<bool> {
@@ -220,13 +278,36 @@ fn absence(e: &CallError, address: Option<&str>) -> NoSecretService {
 
 impl Keychain for SecretService {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
-        self.write(
+        let before = self.find(&self.service, server_url)?;
+        let _guard = self.lock()?;
+        let mut index = self.read_index()?;
+        // Replacing an item keeps its path, so an index entry naming the old username would
+        // still be trusted if we died (or the daemon did) before the index write below;
+        // drop it first: until the new entry is in, `list` reads the item itself.
+        if index
+            .get(server_url)
+            .is_some_and(|i| i.username != cred.username)
+        {
+            index.remove(server_url);
+            self.write_index(&index)?;
+        }
+        let path = self.write_over(
+            &before,
             &self.service,
             server_url,
             &format!("Docker credentials for {server_url}"),
             &cred.username,
             cred.encode_for(server_url).expose(),
-        )
+        )?;
+        let new = Indexed {
+            username: cred.username.clone(),
+            path: path.as_str().to_string(),
+        };
+        if index.get(server_url) != Some(&new) {
+            index.insert(server_url.to_string(), new);
+            self.write_index(&index)?;
+        }
+        Ok(())
     }
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
@@ -236,23 +317,58 @@ impl Keychain for SecretService {
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
-        self.remove(&self.service, server_url)
+        let found = self.find(&self.service, server_url)?;
+        if found.is_empty() {
+            return Ok(false);
+        }
+        let _guard = self.lock()?;
+        let mut existed = false;
+        for path in &found {
+            existed |= self
+                .client
+                .borrow_mut()
+                .delete(path)
+                .map_err(|e| self.err(e))?;
+        }
+        let mut index = self.read_index()?;
+        if index.remove(server_url).is_some() {
+            self.write_index(&index)?;
+        }
+        Ok(existed)
     }
 
     fn list(&self) -> Result<BTreeMap<String, String>> {
         let attrs = BTreeMap::from([("service", self.service.as_str())]);
-        let mut client = self.client.borrow_mut();
-        let found = client.search(&attrs).map_err(|e| self.err(e))?;
+        let found = self
+            .client
+            .borrow_mut()
+            .search(&attrs)
+            .map_err(|e| self.err(e))?;
         if !found.locked.is_empty() {
             return Err(KeychainError::SecretServiceLocked);
         }
+        let index = self.read_index()?;
+        let by_path: HashMap<&str, (&String, &Indexed)> = index
+            .iter()
+            .map(|(url, i)| (i.path.as_str(), (url, i)))
+            .collect();
         let mut paths = found.unlocked;
         // Oldest first, so that the newest item of a key is inserted last and wins.
         newest_first(&mut paths);
         paths.reverse();
-        let secrets = client.secrets(&paths).map_err(|e| self.err(e))?;
+        let unindexed: Vec<OwnedObjectPath> = paths
+            .iter()
+            .filter(|p| !by_path.contains_key(p.as_str()))
+            .cloned()
+            .collect();
+        let mut client = self.client.borrow_mut();
+        let secrets = client.secrets(&unindexed).map_err(|e| self.err(e))?;
         let mut out = BTreeMap::new();
         for path in &paths {
+            if let Some((url, indexed)) = by_path.get(path.as_str()) {
+                out.insert((*url).clone(), indexed.username.clone());
+                continue;
+            }
             // Missing: erased between the search and the read.
             let Some(bytes) = secrets.get(path) else {
                 continue;
@@ -296,6 +412,7 @@ impl Keychain for SecretService {
             "",
             value.expose().as_bytes(),
         )
+        .map(|_| ())
     }
 
     fn erase_internal(&self, name: &str) -> Result<bool> {

@@ -30,9 +30,15 @@ macro_rules! on_both_backends {
     };
 }
 
+#[cfg(target_os = "linux")]
 pub mod keyring;
+#[cfg(target_os = "linux")]
 pub mod mock_hub;
+#[cfg(target_os = "linux")]
 pub mod registry;
+pub mod tools;
+#[cfg(target_os = "linux")]
+pub mod wine;
 
 /// Record one reliability figure in target/tmp/reliability-NAME.txt; `.ci/run` prints them all
 /// and the README quotes them.
@@ -45,6 +51,7 @@ pub fn report(name: &str, line: &str) {
     .unwrap();
 }
 
+#[cfg(unix)]
 /// Start the child in a new session: no controlling terminal, so /dev/tty cannot be opened
 /// and no prompt can appear, as under docker.
 pub fn detach_from_terminal(cmd: &mut std::process::Command) {
@@ -58,6 +65,7 @@ pub fn detach_from_terminal(cmd: &mut std::process::Command) {
     }
 }
 
+#[cfg(unix)]
 /// A file's permission bits.
 pub fn file_mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,257 @@
+//! The real Windows binary under Debian's Wine, on Wine's Credential Manager. Wine is
+//! evidence, not Windows: it runs the same code path (CredWriteW, CredReadW,
+//! CredEnumerateW), but its Credential Manager is Wine's.
+//!
+//! Wine 8.0 lacks `bcryptprimitives.dll`, which Rust's std needs at start; a test-only
+//! stand-in (tests/wine/bcryptprimitives.c, see its comment) is compiled with mingw into a
+//! scratch directory and put on Wine's PATH. It never ships.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::tools::{require_tool, skip};
+
+const WINE: &str = "/usr/lib/wine/wine64";
+const WINESERVER: &str = "/usr/lib/wine/wineserver";
+const TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// Everything the Wine tier needs, made once per test binary.
+struct Setup {
+    exe: PathBuf,
+    dll_dir: PathBuf,
+    prefix: PathBuf,
+}
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = tmp().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The Windows build: `DOCKER_CREDENTIAL_HUB_WINDOWS_EXE` (`.ci/run` builds it first), else
+/// built here into its own target directory.
+fn windows_exe() -> Option<PathBuf> {
+    if let Some(exe) =
+        std::env::var_os("DOCKER_CREDENTIAL_HUB_WINDOWS_EXE").filter(|v| !v.is_empty())
+    {
+        let exe = PathBuf::from(exe);
+        assert!(
+            exe.is_file(),
+            "DOCKER_CREDENTIAL_HUB_WINDOWS_EXE={} is not a file",
+            exe.display()
+        );
+        return Some(exe);
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == TARGET)
+        })
+        .unwrap_or(false);
+    if !installed {
+        skip(&format!(
+            "the Rust target {TARGET} is not installed, so the Windows binary cannot be built for the Wine tier; run `rustup target add {TARGET}`"
+        ));
+        return None;
+    }
+    let target_dir = tmp().join("wine-build");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--locked",
+            "--target",
+            TARGET,
+            "--bin",
+            "docker-credential-hub",
+        ])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()
+        .expect("run cargo build for Windows");
+    assert!(status.success(), "cargo build --target {TARGET} failed");
+    Some(
+        target_dir
+            .join(TARGET)
+            .join("debug/docker-credential-hub.exe"),
+    )
+}
+
+fn stand_in_dll() -> PathBuf {
+    let dir = scratch("wine-dll");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine/bcryptprimitives.c");
+    let out = Command::new("x86_64-w64-mingw32-gcc")
+        .args(["-shared", "-O2", "-s", "-o"])
+        .arg(dir.join("bcryptprimitives.dll"))
+        .arg(&source)
+        .arg("-ladvapi32")
+        .output()
+        .expect("run x86_64-w64-mingw32-gcc");
+    assert!(
+        out.status.success(),
+        "building the stand-in DLL failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn setup() -> Option<&'static Setup> {
+    static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
+    SETUP
+        .get_or_init(|| {
+            if !Path::new(WINE).exists() {
+                skip("Wine is not installed; install it with apt-get install -y wine wine64");
+                return None;
+            }
+            if !require_tool("x86_64-w64-mingw32-gcc") {
+                return None;
+            }
+            let exe = windows_exe()?;
+            let dll_dir = stand_in_dll();
+            let prefix = tmp().join("wine-prefix");
+            let setup = Setup {
+                exe,
+                dll_dir,
+                prefix,
+            };
+            if !setup.prefix.join("system.reg").exists() {
+                let status = setup
+                    .wine(WINE)
+                    .args(["wineboot", "--init"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("run wineboot");
+                assert!(status.success(), "wineboot --init failed");
+            }
+            // One wineserver for the whole run, exiting 5 minutes after its last client (with
+            // no server running it stays in the foreground: not waited for).
+            let _ = setup
+                .wine(WINESERVER)
+                .arg("-p300")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            // Wine starts its services (services.exe, winedevice.exe) with the first program;
+            // they would inherit that program's pipes and keep them open, so that reading a
+            // helper's output never sees its end. Started here, they get /dev/null instead.
+            let status = setup
+                .wine(WINE)
+                .args(["cmd", "/c", "exit"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("start Wine's services");
+            assert!(status.success(), "wine cmd /c exit failed");
+            Some(setup)
+        })
+        .as_ref()
+}
+
+impl Setup {
+    fn wine(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        let exe_dir = self.exe.parent().unwrap_or(Path::new("."));
+        c.env("WINEPREFIX", &self.prefix)
+            .env("WINEDEBUG", "-all")
+            // No Mono or Gecko installation attempts.
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            // The stand-in DLL, and the exe itself, on Wine's PATH.
+            .env(
+                "WINEPATH",
+                format!("{};{}", self.dll_dir.display(), exe_dir.display()),
+            )
+            // cargo points LD_LIBRARY_PATH at target/debug/deps for test binaries; every
+            // library Wine loads would then be searched for there first (3 s a run).
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND");
+        c
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The Windows binary under Wine, with a keychain service name no other test uses.
+pub struct WineEnv {
+    setup: &'static Setup,
+    pub service: String,
+    pub docker_config: tempfile::TempDir,
+}
+
+impl WineEnv {
+    pub fn new() -> Option<WineEnv> {
+        let setup = setup()?;
+        let service = format!(
+            "dch-wine-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        Some(WineEnv {
+            setup,
+            service,
+            docker_config: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = self.setup.wine(WINE);
+        c.arg(&self.setup.exe)
+            .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
+            .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "30")
+            // A Unix path is a Z: path to Wine.
+            .env(
+                "DOCKER_CONFIG",
+                format!("Z:{}", self.docker_config.path().display()).replace('/', "\\"),
+            );
+        c
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run wine64");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin)
+            .expect("write stdin");
+        child.wait_with_output().expect("wait for wine64")
+    }
+}
+
+impl Drop for WineEnv {
+    /// Erase whatever the test left under its service name.
+    fn drop(&mut self) {
+        let out = self.run(&["list"], b"");
+        let listed: std::collections::BTreeMap<String, String> =
+            serde_json::from_slice(&out.stdout).unwrap_or_default();
+        for url in listed.keys() {
+            let _ = self.run(&["erase"], url.as_bytes());
+        }
+    }
+}
