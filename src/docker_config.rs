@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::NAME;
-
 pub const CONFIG_FILE: &str = "config.json";
 
 /// The `auths` fields that hold a secret (or, for `username`, half of one). docker's own
@@ -36,9 +34,11 @@ pub enum ConfigError {
         crate::fs::display(path)
     )]
     Invalid { path: PathBuf, why: String },
+    #[cfg(unix)]
     #[error(
-        "{} belongs to {owner}, but this process runs as {me}; run `{NAME} {command}` as {owner} (for example without sudo), so that none of your files can end up in theirs",
-        crate::fs::display(path)
+        "{} belongs to {owner}, but this process runs as {me}; run `{} {command}` as {owner} (for example without sudo), so that none of your files can end up in theirs",
+        crate::fs::display(path),
+        crate::NAME
     )]
     NotOwner {
         path: PathBuf,

@@ -59,20 +59,13 @@ pub fn if_fresh(token: Option<Secret<String>>) -> Option<Secret<String>> {
 }
 
 /// Take the per-keychain-service refresh lock. Waiters get the holder's whole Hub deadline
-/// plus a margin, since the holder is bounded by that same deadline. `Ok(None)` when no
-/// lock file can be made (no runtime or home directory): the work goes on unserialised.
+/// plus a margin, since the holder is bounded by that same deadline. `Ok(None)` when there
+/// is no runtime or home directory: the work goes on unserialised. A lock directory that
+/// cannot be trusted is an error.
 pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, LockError> {
-    let dir = match crate::paths::runtime_dir() {
-        Ok(dir) => dir,
-        Err(e) => {
-            trace!("no Hub token lock: cannot create the runtime directory: {e}");
-            return Ok(None);
-        }
-    };
-    let name = crate::paths::safe_file_name(&service_name());
-    let path = dir.join(format!("hub-token-{name}.lock"));
+    let name = format!("hub-token-{}", service_name());
     let start = std::time::Instant::now();
-    match FileLock::acquire(&path, hub_timeout + Duration::from_secs(10)) {
+    match FileLock::acquire_named(&name, hub_timeout + Duration::from_secs(10)) {
         Ok(lock) => {
             trace!(
                 "took the Hub token lock in {} ms",
@@ -80,10 +73,11 @@ pub fn lock(hub_timeout: Duration) -> Result<Option<FileLock>, LockError> {
             );
             Ok(Some(lock))
         }
-        Err(e @ LockError::Timeout { .. }) => Err(e),
-        Err(e) => {
-            trace!("no Hub token lock: {e}");
+        // No HOME and no runtime directory: nothing to lock with; the work goes on.
+        Err(LockError::Dir(crate::paths::DirError::NoBase)) => {
+            trace!("no Hub token lock: no runtime or home directory");
             Ok(None)
         }
+        Err(e) => Err(e),
     }
 }

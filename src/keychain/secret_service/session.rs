@@ -20,6 +20,7 @@ include!("dh_group.rs");
 const PRIME: U1024 = U1024::from_be_hex(PRIME_HEX);
 const PARAMS: FixedMontyParams<{ U1024::LIMBS }> =
     FixedMontyParams::new(Odd::<U1024>::from_be_hex(PRIME_HEX));
+#[cfg(any(test, not(target_pointer_width = "64")))]
 const GENERATOR: U1024 = U1024::from_u8(2);
 const PRIVATE_BITS: u32 = U256::BITS;
 

@@ -40,6 +40,7 @@ pub mod tools;
 #[cfg(target_os = "linux")]
 pub mod wine;
 
+#[cfg(target_os = "linux")]
 /// Record one reliability figure in target/tmp/reliability-NAME.txt; `.ci/run` prints them all
 /// and the README quotes them.
 pub fn report(name: &str, line: &str) {
@@ -51,7 +52,7 @@ pub fn report(name: &str, line: &str) {
     .unwrap();
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 /// Start the child in a new session: no controlling terminal, so /dev/tty cannot be opened
 /// and no prompt can appear, as under docker.
 pub fn detach_from_terminal(cmd: &mut std::process::Command) {
@@ -65,7 +66,7 @@ pub fn detach_from_terminal(cmd: &mut std::process::Command) {
     }
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 /// A file's permission bits.
 pub fn file_mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

@@ -21,6 +21,7 @@ pub fn helper_bin() -> PathBuf {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn package_of(tool: &str) -> &'static str {
     match tool {
         "dbus-daemon" | "dbus-send" => "dbus-daemon",
@@ -37,6 +38,7 @@ fn package_of(tool: &str) -> &'static str {
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn on_path(name: &str) -> bool {
     let Some(path) = std::env::var_os("PATH") else {
         return false;
@@ -44,15 +46,10 @@ pub fn on_path(name: &str) -> bool {
     std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name)))
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn is_executable(path: &std::path::Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &std::path::Path) -> bool {
-    path.is_file() || path.with_extension("exe").is_file()
 }
 
 /// Say loudly that a test cannot run here. With `CI` set, a skip is a failure.
@@ -67,6 +64,7 @@ pub fn skip(reason: &str) {
 }
 
 /// True when `name` is on PATH. Otherwise a loud SKIP line (or, under CI, a panic).
+#[cfg(target_os = "linux")]
 pub fn require_tool(name: &str) -> bool {
     if on_path(name) {
         return true;
