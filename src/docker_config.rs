@@ -102,21 +102,82 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Eof => "it ends too early",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "unexpected data",
-            serde_json::error::Category::Io => "read error",
-        };
-        format!(
-            "is not valid JSON ({what} at line {} column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
+    let doc: Value = serde_json::from_slice::<GoDocument>(bytes)
+        .map(|d| d.0)
+        .map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Eof => "it ends too early",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "unexpected data",
+                serde_json::error::Category::Io => "read error",
+            };
+            format!(
+                "is not valid JSON ({what} at line {} column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
     validate(&doc)?;
     Ok(doc)
+}
+
+/// A config.json document as Go's decoder sees a repeated top-level key: a repeated object
+/// (two `"auths"`) is merged into one map, later entries winning; anything else, the last
+/// one wins. (serde_json alone would keep only the last object and lose the first's
+/// entries.) Nested objects keep serde_json's last-wins, which is Go's for map entries.
+struct GoDocument(Value);
+
+impl<'de> serde::Deserialize<'de> for GoDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = GoDocument;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON document")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<GoDocument, A::Error> {
+                let mut top = Map::new();
+                while let Some((key, value)) = a.next_entry::<String, Value>()? {
+                    match (top.get_mut(&key), value) {
+                        (Some(Value::Object(earlier)), Value::Object(later)) => {
+                            earlier.extend(later)
+                        }
+                        (_, value) => {
+                            top.insert(key, value);
+                        }
+                    }
+                }
+                Ok(GoDocument(Value::Object(top)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<GoDocument, A::Error> {
+                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(a))?;
+                Ok(GoDocument(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<GoDocument, E> {
+                Ok(GoDocument(Value::String(v.into())))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<GoDocument, E> {
+                Ok(GoDocument(Value::Bool(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<GoDocument, E> {
+                Ok(GoDocument(Value::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<GoDocument, E> {
+                Ok(GoDocument(Value::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<GoDocument, E> {
+                Ok(GoDocument(Value::from(v)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<GoDocument, E> {
+                Ok(GoDocument(Value::Null))
+            }
+        }
+        use serde::Deserialize;
+        d.deserialize_any(Visit)
+    }
 }
 
 /// The shapes docker insists on; anything else docker refuses to load, so do we.
@@ -567,6 +628,20 @@ mod tests {
         assert_eq!(
             fs::metadata(&real).unwrap().permissions().mode() & 0o777,
             0o600
+        );
+    }
+
+    #[test]
+    fn a_literally_repeated_auths_object_keeps_both_sets() {
+        let doc = parse(br#"{"auths":{"a":{"auth":"eDp5"}},"x":1,"auths":{"b":{"auth":"Yjpi"}}}"#)
+            .unwrap();
+        let keys: Vec<&str> = auths(&doc).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b"]);
+        let doc = parse(br#"{"credsStore":"a","credsStore":"b"}"#).unwrap();
+        assert_eq!(creds_store(&doc), Some("b"));
+        assert_eq!(
+            parse(b"[1,2]").unwrap_err(),
+            "is a JSON array, not an object"
         );
     }
 

@@ -4,6 +4,10 @@
 /// The key docker itself uses for Docker Hub (docker/cli `registry.IndexServer`).
 pub const HUB_KEY: &str = "https://index.docker.io/v1/";
 
+/// Where docker's web login (CLI 27.2 and later) keeps its OAuth access token
+/// (docker/cli `internal/oauth/manager`, `accessTokenKey`).
+pub const ACCESS_TOKEN_KEY: &str = "https://index.docker.io/v1/access-token";
+
 const HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// True when `url` names Docker Hub's main credential: one of its hosts, with no

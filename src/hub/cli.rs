@@ -11,18 +11,26 @@ use super::{cache, stored_hub_credentials, tty};
 use crate::deadline::Deadline;
 use crate::keychain::{self, Keychain, Stored};
 use crate::protocol::TOKEN_USERNAME;
-use crate::registry::{self, HUB_KEY};
+use crate::registry::{self, ACCESS_TOKEN_KEY, HUB_KEY};
 use crate::secret::Secret;
 use crate::{NAME, settings};
 
-const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--otp CODE]
+const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--otp CODE] [--create-token [--scopes S,...]]
 
 Log in to Docker Hub: stores the credentials under https://index.docker.io/v1/ (for docker
 pull/push) and caches a Hub API token (for `docker-credential-hub token`).
   --username, -u USER   the Docker Hub username (asked on the terminal when missing)
   --password-stdin      read the password or access token from stdin (one trailing newline is dropped)
   --otp CODE            the 6-digit two-factor code, for accounts with 2FA and no terminal
+  --create-token        after a password login, create a personal access token and store it
+                        instead of the password, so that docker pull/push and later logins
+                        need no two-factor code
+  --scopes S,...        the new token's scopes (default repo:read,repo:write; also repo:admin,
+                        repo:public_read)
 Passwords are never accepted as arguments.";
+
+/// The scopes of `login --create-token` without `--scopes`.
+const DEFAULT_SCOPES: [&str; 2] = ["repo:read", "repo:write"];
 
 /// The largest password or token `--password-stdin` accepts.
 const MAX_PASSWORD: u64 = 64 * 1024;
@@ -48,6 +56,8 @@ struct LoginArgs {
     username: Option<String>,
     password_stdin: bool,
     otp: Option<Secret<String>>,
+    create_token: bool,
+    scopes: Option<Vec<String>>,
     help: bool,
 }
 
@@ -73,6 +83,20 @@ fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
             "-u" | "--username" => parsed.username = Some(value("--username")?),
             "--otp" => parsed.otp = Some(Secret::new(value("--otp")?.trim().to_string())),
             "--password-stdin" if inline.is_none() => parsed.password_stdin = true,
+            "--create-token" if inline.is_none() => parsed.create_token = true,
+            "--scopes" => {
+                let scopes: Vec<String> = value("--scopes")?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if scopes.is_empty() {
+                    return Err(format!(
+                        "--scopes needs at least one scope; see `{NAME} login --help`"
+                    ));
+                }
+                parsed.scopes = Some(scopes);
+            }
             "-p" | "--password" => {
                 return Err(format!(
                     "{name} is not accepted: a password on the command line shows up in `ps` and shell history; pipe it with --password-stdin, or let `{NAME} login` ask for it"
@@ -80,12 +104,12 @@ fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
             }
             _ if name.starts_with('-') && is_plain_flag(name) => {
                 return Err(format!(
-                    "unknown option {name}; `{NAME} login` accepts --username USER, --password-stdin and --otp CODE"
+                    "unknown option {name}; `{NAME} login` accepts --username USER, --password-stdin, --otp CODE, --create-token and --scopes"
                 ));
             }
             _ if name.starts_with('-') => {
                 return Err(format!(
-                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts --username USER, --password-stdin and --otp CODE"
+                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts --username USER, --password-stdin, --otp CODE, --create-token and --scopes"
                 ));
             }
             _ => {
@@ -94,6 +118,9 @@ fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
                 ));
             }
         }
+    }
+    if parsed.scopes.is_some() && !parsed.create_token {
+        return Err("--scopes goes with --create-token".into());
     }
     Ok(parsed)
 }
@@ -135,6 +162,11 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
     } else {
         prompt_password()?
     };
+    if args.create_token && login::is_access_token(secret.expose()) {
+        bail!(
+            "--create-token needs your password: a login with an access token cannot create access tokens (Hub refuses tokens issued from one); nothing was stored"
+        );
+    }
     let timeout = settings::timeout();
     let _lock = cache::lock(timeout)?;
     let hub = Hub::new(timeout)?;
@@ -151,18 +183,65 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
             anyhow!("cannot read the two-factor code from the terminal ({e}); nothing was stored")
         }
     })?;
+    // With --create-token, the credential docker and later logins use is a new PAT.
+    let (stored_secret, created) = if args.create_token {
+        let scopes = args
+            .scopes
+            .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect());
+        let label = format!("{NAME} on {}", host_name());
+        let created = hub
+            .create_access_token(&jwt, &label, &scopes)
+            .map_err(|e| anyhow!("{e}; nothing was stored"))?;
+        (Secret::new(created.token.expose().clone()), Some(created))
+    } else {
+        (secret, None)
+    };
     deadline.renew();
-    let stored = Stored { username, secret };
+    let stored = Stored {
+        username,
+        secret: stored_secret,
+    };
     kc.store(HUB_KEY, &stored)
         .context("Docker Hub accepted the login, but the keychain did not store the credentials")?;
     cache::write(kc.as_ref(), &jwt)
         .context("the credentials are stored, but the keychain did not store the Hub token")?;
+    if let Some(created) = created {
+        println!(
+            "Created the access token \"{}\" with scopes {} and stored it for docker pull/push and later logins (it is listed under Account settings → Personal access tokens)",
+            created.label,
+            created.scopes.join(", ")
+        );
+    }
     if selection.volatile() {
         eprintln!(
             "{NAME}: warning: credentials are in the kernel keyring and will not survive a reboot ({selection}); run `{NAME} doctor` for a persistent setup"
         );
     }
     Ok(())
+}
+
+/// This machine's name, for the label of a token it creates.
+fn host_name() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+            if !name.is_empty() {
+                return super::printable(&name);
+            }
+        }
+    }
+    #[cfg(windows)]
+    if let Ok(name) = std::env::var("COMPUTERNAME")
+        && !name.is_empty()
+    {
+        return super::printable(&name);
+    }
+    "this machine".into()
 }
 
 fn prompt_username(password_stdin: bool) -> anyhow::Result<String> {
@@ -245,6 +324,9 @@ pub fn token(args: &[String]) -> ExitCode {
 fn run_token() -> anyhow::Result<Secret<String>> {
     let (kc, _, deadline) = open_keychain()?;
     let kc = kc.as_ref();
+    if let Some(jwt) = web_login_token(kc).context("cannot read the Docker Hub credentials")? {
+        return Ok(jwt);
+    }
     let cached = |kc: &dyn Keychain| cache::fresh(kc).context("cannot read the cached Hub token");
     if let Some(jwt) = cached(kc)? {
         return Ok(jwt);
@@ -282,6 +364,32 @@ fn run_token() -> anyhow::Result<Secret<String>> {
         eprintln!("{NAME}: warning: cannot cache the Hub token in the keychain: {e}");
     }
     Ok(jwt)
+}
+
+/// The OAuth access token a `docker login` web login (docker CLI 27.2 and later) stored
+/// under `https://index.docker.io/v1/access-token`, while it stays fresh for the margin, and
+/// only for the account of the stored Hub credential. Its refresh token is never used:
+/// nothing in Docker's code refreshes it (docker/cli `internal/oauth/manager`).
+fn web_login_token(kc: &dyn Keychain) -> Result<Option<Secret<String>>, keychain::KeychainError> {
+    let Some(access) = kc.get(ACCESS_TOKEN_KEY)? else {
+        return Ok(None);
+    };
+    if !super::jwt::is_fresh(
+        access.secret.expose(),
+        super::jwt::now_unix(),
+        super::jwt::FRESHNESS_MARGIN,
+    ) {
+        crate::trace!("the web login's access token is not fresh");
+        return Ok(None);
+    }
+    if let Some(hub) = kc.get(HUB_KEY)?
+        && hub.username != access.username
+    {
+        crate::trace!("the web login's access token belongs to another account");
+        return Ok(None);
+    }
+    crate::trace!("using the web login's access token");
+    Ok(Some(access.secret))
 }
 
 // --------------------------------------------------------------------------------- logout

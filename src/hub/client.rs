@@ -1,16 +1,22 @@
-//! The Docker Hub API client: three login endpoints, retries, and one deadline.
+//! The Docker Hub API client: the login endpoints, access-token creation, retries, rate
+//! limits, and one deadline.
 //!
+//! Endpoints and their answers follow the Hub API spec (docker/docs
+//! `content/reference/api/hub/latest.yaml`) and docker/hub-tool `pkg/hub/client.go`.
 //! Only the commands that talk to Hub build a `Hub` (login, token, a Hub `store`, doctor);
 //! `get`, `list` and `erase` never touch reqwest, so they never pay for its TLS setup.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use super::jwt;
+use super::ratelimit::{self, RateLimit};
+use super::redact::sanitize_for;
+use crate::deadline::{Deadline, secs};
 use crate::secret::Secret;
 use crate::trace;
 use crate::{NAME, VERSION};
@@ -18,7 +24,11 @@ use crate::{NAME, VERSION};
 pub const DEFAULT_API: &str = "https://hub.docker.com";
 const MAX_TRIES: u32 = 3;
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// More than any Hub answer; a larger one is read no further.
 const MAX_BODY: usize = 1024 * 1024;
+/// How long a `login_2fa_token` is taken to last when it does not say (the spec calls it
+/// "short time lived" and gives no figure).
+const TWO_FACTOR_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Why Hub gave no token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,45 +47,110 @@ pub enum HubError {
 pub enum PasswordLogin {
     Token(Secret<String>),
     /// The account has 2FA: send this token with the TOTP code to `/v2/users/2fa-login`.
-    SecondFactor(Secret<String>),
+    SecondFactor(TwoFactorToken),
+    /// `/v2/users/login` is gone (404 or 410): the spec deprecates it in favour of
+    /// `/v2/auth/token`, which also takes a password.
+    Removed,
+}
+
+/// A `login_2fa_token`, and when it stops being accepted.
+#[derive(Debug)]
+pub struct TwoFactorToken {
+    token: Secret<String>,
+    expires: Instant,
+}
+
+/// A personal access token Hub just created (`POST /v2/access-tokens`).
+pub struct CreatedToken {
+    pub token: Secret<String>,
+    pub label: String,
+    pub scopes: Vec<String>,
 }
 
 pub struct Hub {
     http: Client,
     api: String,
-    timeout: Duration,
-    deadline: Cell<Instant>,
+    deadline: Deadline,
+    rate_limit: Cell<Option<RateLimit>>,
 }
 
-/// `DOCKER_HUB_API_URL` (the variable docker's hub-tool reads), else Docker Hub itself.
+/// `DOCKER_HUB_API_URL`, else Docker Hub itself. Plain `http://` is accepted only for a
+/// loopback host (the mock Hub of the tests, a local proxy): every request to Hub carries a
+/// password, a token or a PAT, which must never cross a network in clear text.
 pub fn api_url() -> Result<String, HubError> {
     let raw = std::env::var("DOCKER_HUB_API_URL")
         .ok()
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| DEFAULT_API.to_string());
-    let lower = raw.to_ascii_lowercase();
-    let host = lower
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.trim_matches('/'));
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) || host.is_empty() {
-        return Err(HubError::Unavailable(
-            "DOCKER_HUB_API_URL must be an https:// (or http://) URL such as https://hub.docker.com; fix or unset it".into(),
-        ));
+    checked_api_url(&raw)
+}
+
+fn checked_api_url(raw: &str) -> Result<String, HubError> {
+    let bad = || {
+        HubError::Unavailable(
+            "DOCKER_HUB_API_URL must be an https:// URL such as https://hub.docker.com; fix or unset it".into(),
+        )
+    };
+    let url = reqwest::Url::parse(raw).map_err(|_| bad())?;
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if is_loopback(&url) => {}
+        "http" if url.host().is_some() => {
+            return Err(HubError::Unavailable(format!(
+                "DOCKER_HUB_API_URL ({}) is plain http:// to a host that is not this machine, and a password or token must never travel in clear text: https is required; use https://, or unset DOCKER_HUB_API_URL",
+                shown(raw)
+            )));
+        }
+        _ => return Err(bad()),
     }
     Ok(raw.trim_end_matches('/').to_string())
 }
 
+/// 127.0.0.0/8, ::1 and `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// The API URL for messages: without any `user:password@` part.
 pub(crate) fn shown(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]),
-        None => url.to_string(),
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string().trim_end_matches('/').to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(a URL that does not parse)".into(),
+    }
+}
+
+/// A complete answer other than 429/5xx. `body` is `None` when it is not JSON.
+struct Answer {
+    status: u16,
+    content_type: Option<String>,
+    body: Option<Value>,
+}
+
+impl Answer {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.body.as_ref()?.get(name)?.as_str()
+    }
+
+    /// Hub's own explanation (`detail`, else `message`), made safe to print. Nothing else
+    /// of the body is ever quoted.
+    fn detail(&self, user: Option<&str>, secrets: &[&str], fallback: &str) -> String {
+        let text = self
+            .field("detail")
+            .or_else(|| self.field("message"))
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or(fallback);
+        sanitize_for(text, user, secrets)
     }
 }
 
@@ -86,9 +161,15 @@ impl Hub {
         // reqwest is built with `rustls-no-provider`: pick ring once per process. An
         // error only means a provider is installed already, which is what we want.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        // Proxies: reqwest reads HTTP(S)_PROXY/ALL_PROXY/NO_PROXY itself. Certificates:
-        // rustls-platform-verifier, i.e. the OS trust store, so corporate CAs work.
-        let http = Client::builder()
+        // Proxies: reqwest reads HTTP(S)_PROXY/ALL_PROXY/NO_PROXY itself, except for a
+        // loopback http:// Hub, which is reached directly: its requests carry secrets in clear
+        // text, which must not leave this machine. Certificates: the OS trust store, so
+        // corporate CAs work.
+        let mut builder = Client::builder();
+        if api.starts_with("http://") {
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(format!("{NAME}/{VERSION}"))
             .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
             .timeout(timeout)
@@ -101,8 +182,8 @@ impl Hub {
         Ok(Hub {
             http,
             api,
-            timeout,
-            deadline: Cell::new(Instant::now() + timeout),
+            deadline: Deadline::after(timeout),
+            rate_limit: Cell::new(None),
         })
     }
 
@@ -113,13 +194,12 @@ impl Hub {
 
     /// A person just typed something: the network deadline starts over.
     pub fn renew_deadline(&self) {
-        self.deadline.set(Instant::now() + self.timeout);
+        self.deadline.renew();
     }
 
-    fn remaining(&self) -> Duration {
-        self.deadline
-            .get()
-            .saturating_duration_since(Instant::now())
+    /// The rate limit the last answer reported, if it did.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit.get()
     }
 
     /// `POST /v2/users/login`: a password (or access token used as a password).
@@ -129,14 +209,18 @@ impl Hub {
         password: &Secret<String>,
     ) -> Result<PasswordLogin, HubError> {
         let body = json!({"username": username, "password": password.expose()});
-        let answer = self.post("/v2/users/login", &body)?;
+        let answer = self.post("/v2/users/login", &body, None)?;
+        let secrets = [password.expose().as_str()];
         match answer.status {
             200 => self.jwt_from(&answer, "token").map(PasswordLogin::Token),
             401 => {
                 let two_fa = answer
                     .field("login_2fa_token")
                     .filter(|t| !t.is_empty())
-                    .map(|t| Secret::new(t.to_string()));
+                    .map(|t| TwoFactorToken {
+                        expires: two_factor_expiry(t),
+                        token: Secret::new(t.to_string()),
+                    });
                 match two_fa {
                     Some(t) => {
                         trace!("Hub requires a second factor for this account");
@@ -144,48 +228,124 @@ impl Hub {
                     }
                     None => Err(HubError::Rejected(format!(
                         "Docker Hub rejected the username or password: {}",
-                        answer.detail(&[password.expose()], "HTTP 401")
+                        answer.detail(Some(username), &secrets, "HTTP 401")
                     ))),
                 }
             }
-            _ => Err(self.unexpected(&answer, &[password.expose()])),
+            404 | 410 => {
+                trace!(
+                    "/v2/users/login answered HTTP {}: logging in through /v2/auth/token",
+                    answer.status
+                );
+                Ok(PasswordLogin::Removed)
+            }
+            _ => Err(self.unexpected(&answer, Some(username), &secrets)),
         }
     }
 
     /// `POST /v2/users/2fa-login`: the second step, with the TOTP code.
     pub fn second_factor(
         &self,
-        login_2fa_token: &Secret<String>,
+        login: &TwoFactorToken,
         code: &Secret<String>,
     ) -> Result<Secret<String>, HubError> {
-        let body = json!({"login_2fa_token": login_2fa_token.expose(), "code": code.expose()});
-        let secrets = [login_2fa_token.expose().as_str(), code.expose()];
-        let answer = self.post("/v2/users/2fa-login", &body)?;
+        if Instant::now() >= login.expires {
+            return Err(two_factor_expired());
+        }
+        let body = json!({"login_2fa_token": login.token.expose(), "code": code.expose()});
+        let secrets = [login.token.expose().as_str(), code.expose()];
+        let answer = self.post("/v2/users/2fa-login", &body, None)?;
         match answer.status {
             200 => self.jwt_from(&answer, "token"),
+            // The code was sent too late to tell: the token, not the code, is what expired.
+            401 if Instant::now() >= login.expires => Err(two_factor_expired()),
             401 => Err(HubError::Rejected(format!(
-                "Docker Hub rejected the two-factor code: {}; codes expire after about 30 s, try again with a fresh one",
-                answer.detail(&secrets, "HTTP 401")
+                "Docker Hub rejected the two-factor code: {}; codes change every 30 s: try again with the current one, and if it is refused again, start the login again",
+                answer.detail(None, &secrets, "HTTP 401")
             ))),
-            _ => Err(self.unexpected(&answer, &secrets)),
+            _ => Err(self.unexpected(&answer, None, &secrets)),
         }
     }
 
-    /// `POST /v2/auth/token`: a personal or organisation access token for a short-lived JWT.
+    /// `POST /v2/auth/token`: an access token (or, per the spec, a password) for a JWT.
     pub fn access_token(
         &self,
         identifier: &str,
         secret: &Secret<String>,
     ) -> Result<Secret<String>, HubError> {
         let body = json!({"identifier": identifier, "secret": secret.expose()});
-        let answer = self.post("/v2/auth/token", &body)?;
+        let answer = self.post("/v2/auth/token", &body, None)?;
+        let secrets = [secret.expose().as_str()];
         match answer.status {
             200 | 201 => self.jwt_from(&answer, "access_token"),
             401 | 403 => Err(HubError::Rejected(format!(
-                "Docker Hub rejected the access token for {identifier:?}: {}; check that the token is active and belongs to that account or organisation",
-                answer.detail(&[secret.expose()], &format!("HTTP {}", answer.status))
+                "Docker Hub rejected the credentials for {identifier:?}: {}; check that the password or access token is current and belongs to that account or organisation",
+                answer.detail(
+                    Some(identifier),
+                    &secrets,
+                    &format!("HTTP {}", answer.status)
+                )
             ))),
-            _ => Err(self.unexpected(&answer, &[secret.expose()])),
+            _ => Err(self.unexpected(&answer, Some(identifier), &secrets)),
+        }
+    }
+
+    /// `POST /v2/access-tokens` with the Bearer JWT: a new personal access token.
+    pub fn create_access_token(
+        &self,
+        jwt: &Secret<String>,
+        label: &str,
+        scopes: &[String],
+    ) -> Result<CreatedToken, HubError> {
+        let body = json!({"token_label": label, "scopes": scopes});
+        let answer = self.post("/v2/access-tokens", &body, Some(jwt))?;
+        let secrets = [jwt.expose().as_str()];
+        match answer.status {
+            200 | 201 => {
+                let token = answer.field("token").unwrap_or("");
+                if token.is_empty() {
+                    return Err(HubError::Unavailable(format!(
+                        "Docker Hub answered HTTP {} to the access-token request without a token; is DOCKER_HUB_API_URL ({}) the Hub API?",
+                        answer.status,
+                        self.api()
+                    )));
+                }
+                let scopes = answer
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.get("scopes"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(|s| sanitize_for(s, None, &[token]))
+                            .collect()
+                    })
+                    .unwrap_or_else(|| scopes.to_vec());
+                Ok(CreatedToken {
+                    token: Secret::new(token.to_string()),
+                    label: answer
+                        .field("token_label")
+                        .map(|l| sanitize_for(l, None, &[token]))
+                        .unwrap_or_else(|| label.to_string()),
+                    scopes,
+                })
+            }
+            // The spec's ValueError: {fields, text}.
+            400 => {
+                let text = answer
+                    .field("text")
+                    .map(|t| sanitize_for(t, None, &secrets))
+                    .unwrap_or_else(|| answer.detail(None, &secrets, "HTTP 400"));
+                Err(HubError::Rejected(format!(
+                    "Docker Hub refused to create the access token: {text}; check --scopes (repo:admin, repo:write, repo:read, repo:public_read)"
+                )))
+            }
+            401 => Err(HubError::Rejected(format!(
+                "Docker Hub refused to create an access token with this login: {}; log in with your password (not an access token) to create one",
+                answer.detail(None, &secrets, "HTTP 401")
+            ))),
+            _ => Err(self.unexpected(&answer, None, &secrets)),
         }
     }
 
@@ -196,11 +356,12 @@ impl Hub {
         let result = self
             .http
             .get(&url)
-            .timeout(self.remaining().max(Duration::from_millis(1)))
+            .timeout(self.deadline.remaining().max(Duration::from_millis(1)))
             .send();
         let elapsed = start.elapsed();
         match result {
             Ok(resp) => {
+                self.note_rate_limit(&resp);
                 trace!(
                     "GET {}: HTTP {} in {} ms",
                     shown(&url),
@@ -218,29 +379,48 @@ impl Hub {
         }
     }
 
-    /// POST a JSON body, retrying 429 (after Retry-After), 5xx and broken connections,
-    /// at most `MAX_TRIES` times and never past the deadline. Transport errors are reported
-    /// by their root cause only, which never contains the request body.
-    fn post(&self, path: &str, body: &Value) -> Result<Answer, HubError> {
+    fn note_rate_limit(&self, resp: &Response) {
+        if let Some(r) = RateLimit::from_headers(resp.headers()) {
+            trace!("rate limit: {}", r.describe());
+            self.rate_limit.set(Some(r));
+        }
+    }
+
+    fn request(&self, url: &str, body: &[u8], bearer: Option<&Secret<String>>) -> RequestBuilder {
+        let mut req = self
+            .http
+            .post(url)
+            .timeout(self.deadline.remaining())
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(body.to_vec());
+        if let Some(jwt) = bearer {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", jwt.expose()));
+        }
+        req
+    }
+
+    /// POST a JSON body, retrying 429 (when its retry time falls within the deadline), 5xx
+    /// and broken connections, at most `MAX_TRIES` times and never past the deadline.
+    /// Transport errors are reported by their root cause only, which never contains the
+    /// request body.
+    fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        bearer: Option<&Secret<String>>,
+    ) -> Result<Answer, HubError> {
         let url = format!("{}{path}", self.api);
         let shown_url = shown(&url);
-        let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
+        let bytes = Secret::new(serde_json::to_vec(body).expect("a JSON value always serialises"));
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let remaining = self.remaining();
-            if remaining.is_zero() {
+            if self.deadline.expired() {
                 return Err(self.timed_out());
             }
             let start = Instant::now();
-            let sent = self
-                .http
-                .post(&url)
-                .timeout(remaining)
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, "application/json")
-                .body(bytes.clone())
-                .send();
+            let sent = self.request(&url, bytes.expose(), bearer).send();
             let ms = || start.elapsed().as_millis();
             let (problem, wait) = match sent {
                 Err(e) if e.is_timeout() => {
@@ -270,16 +450,16 @@ impl Hub {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    self.note_rate_limit(&resp);
                     trace!(
                         "POST {shown_url}: HTTP {status} in {} ms (try {attempt}/{MAX_TRIES})",
                         ms()
                     );
                     if status == 429 {
-                        let wait = retry_after(resp.headers());
-                        self.check_rate_limit(wait, attempt)?;
+                        let wait = self.rate_limited(&resp, attempt)?;
                         (
                             "Docker Hub is rate limiting requests (HTTP 429)".to_string(),
-                            wait.unwrap_or_else(|| backoff(attempt)),
+                            wait,
                         )
                     } else if status >= 500 {
                         (
@@ -287,7 +467,7 @@ impl Hub {
                             backoff(attempt),
                         )
                     } else {
-                        match read_body(resp) {
+                        match self.read_body(resp) {
                             Ok((content_type, body)) => {
                                 return Ok(Answer {
                                     status,
@@ -295,8 +475,17 @@ impl Hub {
                                     body,
                                 });
                             }
-                            Err(e) if e.is_timeout() => return Err(self.timed_out()),
-                            Err(e) => {
+                            Err(BodyError::TooLarge) => {
+                                return Err(HubError::Unavailable(format!(
+                                    "Docker Hub's answer (HTTP {status}) is larger than {} MiB, which no Hub answer is; reading stopped there; is DOCKER_HUB_API_URL ({}) the Hub API, or is a proxy in the way?",
+                                    MAX_BODY >> 20,
+                                    self.api()
+                                )));
+                            }
+                            Err(BodyError::Read(e)) if is_timeout(&e) => {
+                                return Err(self.timed_out());
+                            }
+                            Err(BodyError::Read(e)) => {
                                 let what = innermost(&e);
                                 trace!("POST {shown_url}: body broken off: {what}");
                                 (
@@ -315,10 +504,10 @@ impl Hub {
                     "{problem} (tried {MAX_TRIES} times); try again later"
                 )));
             }
-            if wait >= self.remaining() {
+            if wait >= self.deadline.remaining() {
                 return Err(HubError::Unavailable(format!(
                     "{problem}, and no time is left to retry within the {} s deadline; try again later or raise DOCKER_CREDENTIAL_HUB_TIMEOUT",
-                    secs(self.timeout)
+                    secs(self.deadline.limit())
                 )));
             }
             trace!("retrying in {} ms", wait.as_millis());
@@ -326,34 +515,60 @@ impl Hub {
         }
     }
 
-    /// A 429 whose Retry-After cannot be honoured fails now, naming the wait.
-    fn check_rate_limit(&self, wait: Option<Duration>, attempt: u32) -> Result<(), HubError> {
-        let Some(wait) = wait else { return Ok(()) };
-        if attempt >= MAX_TRIES || wait < self.remaining() {
-            return Ok(());
+    /// How long to wait before retrying a 429, or the error to fail with at once when its
+    /// retry time is beyond the deadline.
+    fn rate_limited(&self, resp: &Response, attempt: u32) -> Result<Duration, HubError> {
+        let now = ratelimit::now_unix();
+        let Some(at) = ratelimit::retry_at(resp.headers(), now) else {
+            return Ok(backoff(attempt));
+        };
+        let wait = ratelimit::wait_until(at, now);
+        if wait < self.deadline.remaining() && attempt < MAX_TRIES {
+            trace!("Hub asks to retry in {} s", wait.as_secs());
+            return Ok(wait);
         }
         Err(HubError::Unavailable(format!(
-            "Docker Hub is rate limiting requests (HTTP 429) and asks to wait {} s, longer than the {} s deadline allows; wait and retry, or raise DOCKER_CREDENTIAL_HUB_TIMEOUT",
-            secs(wait),
-            secs(self.timeout)
+            "Docker Hub is rate limiting requests (HTTP 429) until {} (in {} s), later than the {} s deadline allows; retry after that time, or raise DOCKER_CREDENTIAL_HUB_TIMEOUT",
+            ratelimit::local_time(at),
+            wait.as_secs(),
+            secs(self.deadline.limit())
         )))
+    }
+
+    /// The body, read while it streams and never past the cap: a huge or endless answer
+    /// costs at most `MAX_BODY` of memory and ends at once.
+    fn read_body(&self, resp: Response) -> Result<(Option<String>, Option<Value>), BodyError> {
+        use std::io::Read;
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| sanitize_for(s, None, &[]));
+        let mut bytes = Vec::new();
+        resp.take(MAX_BODY as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(BodyError::Read)?;
+        if bytes.len() > MAX_BODY {
+            return Err(BodyError::TooLarge);
+        }
+        Ok((content_type, serde_json::from_slice(&bytes).ok()))
     }
 
     fn timed_out(&self) -> HubError {
         HubError::Unavailable(format!(
             "Docker Hub at {} did not answer within {} s; check the network and proxy settings, or raise DOCKER_CREDENTIAL_HUB_TIMEOUT",
             self.api(),
-            secs(self.timeout)
+            secs(self.deadline.limit())
         ))
     }
 
     /// The JWT in `field` of a success answer; a body that is not JSON, lacks the field,
     /// or carries something that is not a JWT is an error (and nothing gets cached).
     fn jwt_from(&self, answer: &Answer, field: &str) -> Result<Secret<String>, HubError> {
-        let Some(body) = &answer.body else {
+        if answer.body.is_none() {
             return Err(self.not_json(answer));
-        };
-        let token = body.get(field).and_then(Value::as_str).unwrap_or("");
+        }
+        let token = answer.field(field).unwrap_or("");
         if token.is_empty() {
             return Err(HubError::Unavailable(format!(
                 "Docker Hub answered HTTP {} without a {field:?} in its answer; is DOCKER_HUB_API_URL ({}) the Hub API?",
@@ -380,76 +595,59 @@ impl Hub {
         ))
     }
 
-    fn unexpected(&self, answer: &Answer, secrets: &[&str]) -> HubError {
+    fn unexpected(&self, answer: &Answer, user: Option<&str>, secrets: &[&str]) -> HubError {
         if answer.body.is_none() {
             return self.not_json(answer);
         }
         HubError::Unavailable(format!(
             "Docker Hub answered HTTP {}: {}",
             answer.status,
-            answer.detail(secrets, "no explanation given")
+            answer.detail(user, secrets, "no explanation given")
         ))
     }
 }
 
-/// A complete answer other than 429/5xx. `body` is `None` when it is not JSON.
-struct Answer {
-    status: u16,
-    content_type: Option<String>,
-    body: Option<Value>,
+fn two_factor_expired() -> HubError {
+    HubError::Rejected(format!(
+        "the two-factor login expired before the code reached Docker Hub (its login token lasts only a short time and works once); start the login again with `{NAME} login`"
+    ))
 }
 
-impl Answer {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.body.as_ref()?.get(name)?.as_str()
-    }
-
-    /// Hub's own explanation (`detail`, else `message`), made safe to print: one line,
-    /// bounded, and with anything we sent scrubbed out.
-    fn detail(&self, secrets: &[&str], fallback: &str) -> String {
-        let text = self
-            .field("detail")
-            .or_else(|| self.field("message"))
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or(fallback);
-        sanitize(text, secrets)
+/// When a `login_2fa_token` expires: its own `exp` when it is a JWT, else a few minutes.
+fn two_factor_expiry(token: &str) -> Instant {
+    let now = Instant::now();
+    match jwt::parse(token).and_then(|c| c.exp) {
+        Some(exp) => {
+            let left = exp.saturating_sub(jwt::now_unix());
+            now + Duration::from_secs(left)
+        }
+        None => now + TWO_FACTOR_LIFETIME,
     }
 }
 
-fn read_body(resp: Response) -> reqwest::Result<(Option<String>, Option<Value>)> {
-    let content_type = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| sanitize(s, &[]));
-    let bytes = resp.bytes()?;
-    if bytes.len() > MAX_BODY {
-        return Ok((content_type, None));
-    }
-    Ok((content_type, serde_json::from_slice(&bytes).ok()))
+enum BodyError {
+    Read(std::io::Error),
+    TooLarge,
 }
 
-/// Text from the server, fit for one line of an error message.
-pub(crate) fn sanitize(text: &str, secrets: &[&str]) -> String {
-    let mut s: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        s = s.replace(secret, "REDACTED");
+fn is_timeout(e: &std::io::Error) -> bool {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    loop {
+        if let Some(re) = cur.downcast_ref::<reqwest::Error>()
+            && re.is_timeout()
+        {
+            return true;
+        }
+        if let Some(io) = cur.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        match cur.source() {
+            Some(next) => cur = next,
+            None => return false,
+        }
     }
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s,
-    }
-}
-
-/// `Retry-After: <seconds>`. (HTTP dates are not used by Hub; they fall back to backoff.)
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let secs: u64 = v.parse().ok()?;
-    Some(Duration::from_secs(secs.min(86_400)))
 }
 
 /// 0.5 s, then 1 s.
@@ -457,50 +655,19 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64 << (attempt.saturating_sub(1)).min(4))
 }
 
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", s as u64)
-    } else {
-        format!("{s:.1}")
-    }
-}
-
-/// The root cause of a reqwest error ("Connection refused (os error 111)"), which names
+/// The root cause of a transport error ("Connection refused (os error 111)"), which names
 /// no URL and so cannot carry credentials embedded in one.
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
-    sanitize(&cur.to_string(), &[])
+    sanitize_for(&cur.to_string(), None, &[])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sanitize_scrubs_secrets_and_control_characters() {
-        let s = sanitize("bad\npassword hunter2\x1b[31m!", &["hunter2", ""]);
-        assert_eq!(s, "bad password REDACTED [31m!");
-        assert!(sanitize(&"x".repeat(500), &[]).chars().count() <= 201);
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_only() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, "-1".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
-    }
 
     #[test]
     fn api_urls_are_shown_without_credentials() {
@@ -512,14 +679,53 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_is_only_for_loopback() {
+        for ok in [
+            "http://127.0.0.1:5000",
+            "http://127.8.9.10",
+            "http://[::1]:80",
+            "http://localhost:1",
+            "http://LOCALHOST",
+            "https://hub.docker.com",
+        ] {
+            assert!(checked_api_url(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://hub.docker.com",
+            "http://10.0.0.1",
+            "http://localhost.evil.example",
+            "http://[::2]",
+            "http://127.0.0.1.nip.io",
+        ] {
+            let e = checked_api_url(refused).unwrap_err().to_string();
+            assert!(e.contains("https is required"), "{refused}: {e}");
+        }
+        assert!(checked_api_url("ftp://x").is_err());
+        assert!(checked_api_url("not a url").is_err());
+        assert_eq!(
+            checked_api_url("https://hub.example/").unwrap(),
+            "https://hub.example"
+        );
+    }
+
+    #[test]
     fn backoff_grows() {
         assert_eq!(backoff(1), Duration::from_millis(500));
         assert_eq!(backoff(2), Duration::from_millis(1000));
     }
 
     #[test]
-    fn secs_is_readable() {
-        assert_eq!(secs(Duration::from_secs(30)), "30");
-        assert_eq!(secs(Duration::from_millis(2500)), "2.5");
+    fn a_two_factor_token_that_is_a_jwt_expires_with_it() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let past = format!(
+            "{}.{}.{}",
+            b64("{}"),
+            b64(&format!("{{\"exp\":{}}}", jwt::now_unix() - 10)),
+            b64("s")
+        );
+        assert!(two_factor_expiry(&past) <= Instant::now());
+        let opaque = two_factor_expiry("not-a-jwt");
+        assert!(opaque > Instant::now() + Duration::from_secs(200));
     }
 }

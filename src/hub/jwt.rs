@@ -25,9 +25,11 @@ const MAX_LEN: usize = 64 * 1024;
 pub struct Claims {
     /// Expiry, seconds since the Unix epoch (`exp`); `None` when absent or not a number.
     pub exp: Option<u64>,
-    /// Hub puts the account name in `username` (newer tokens) or only in `sub` (a UUID).
+    /// The account name: in real Hub and docker CLI tokens the namespaced claim
+    /// `"https://hub.docker.com": {"username", "email", ...}` (docker/cli
+    /// `internal/oauth/jwt.go`, `DomainClaims`), else a top-level `username`. Never `sub`,
+    /// which real tokens fill with an identity-provider id such as `samlp|…`.
     pub username: Option<String>,
-    pub sub: Option<String>,
 }
 
 /// Parse a compact JWS: three base64url parts, the header and the payload JSON objects.
@@ -47,17 +49,17 @@ pub fn parse(token: &str) -> Option<Claims> {
     // an HTTP header and onto stdout, so no stray characters.
     BASE64URL.decode(signature).ok()?;
     let exp = claims.get("exp").and_then(numeric_date);
-    let text = |k: &str| {
-        claims
-            .get(k)
-            .and_then(|v| v.as_str())
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
+    let namespaced = claims
+        .get("https://hub.docker.com")
+        .and_then(|d| d.get("username"));
     Some(Claims {
         exp,
-        username: text("username"),
-        sub: text("sub"),
+        username: text(namespaced).or_else(|| text(claims.get("username"))),
     })
 }
 
@@ -118,7 +120,18 @@ mod tests {
         let c = parse(&t).unwrap();
         assert_eq!(c.exp, Some(2_000_000_000));
         assert_eq!(c.username.as_deref(), Some("alice"));
-        assert_eq!(c.sub.as_deref(), Some("abc-123"));
+    }
+
+    /// The shape of docker/cli's `internal/oauth/manager/manager_test.go` fixture: the name
+    /// is in the namespaced claim, and `sub` is never taken for it.
+    #[test]
+    fn the_namespaced_hub_claim_names_the_user_and_sub_never_does() {
+        let t = token(
+            r#"{"exp":2000000000,"sub":"samlp|okta|alice@example.com","https://hub.docker.com":{"email":"alice@example.com","username":"alice","uuid":"u-1"},"username":"other"}"#,
+        );
+        assert_eq!(parse(&t).unwrap().username.as_deref(), Some("alice"));
+        let t = token(r#"{"exp":2000000000,"sub":"samlp|x"}"#);
+        assert_eq!(parse(&t).unwrap().username, None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! From stored credentials to a Hub JWT: access tokens go to `/v2/auth/token`, passwords
-//! to `/v2/users/login`, with the second factor when Hub asks for it.
+//! to `/v2/users/login`, with the second factor (`/v2/users/2fa-login`) when Hub asks for
+//! it. The spec deprecates `/v2/users/login` in favour of `/v2/auth/token`, which takes a
+//! password too: when the old route answers 404 or 410, the password goes there.
 
 use super::client::{Hub, HubError, PasswordLogin};
 use super::tty;
@@ -49,6 +51,7 @@ pub fn obtain_jwt(
     trace!("the secret is a password: using /v2/users/login");
     let login_2fa_token = match hub.password_login(username, secret)? {
         PasswordLogin::Token(jwt) => return Ok(jwt),
+        PasswordLogin::Removed => return Ok(hub.access_token(username, secret)?),
         PasswordLogin::SecondFactor(t) => t,
     };
     let code = match second {

@@ -14,194 +14,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::keyring::{
-    KeyringSession, KeyutilsEnv, TestEnv, assert_get, assert_not_found, describe, helper_bin,
-    list_map, require_tool, store_request,
+    KeyringSession, assert_get, assert_not_found, describe, helper_bin, list_map, require_tool,
+    store_request,
 };
 use crate::support::mock_hub::{
     ACCESS_TOKEN, AUTH_TOKEN, LOGIN, MockHub, OTP_CODE, PASSWORD, Reply, TWO_FA_LOGIN, USERNAME,
 };
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
-const NAME: &str = "docker-credential-hub";
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// One test's world: a private keychain and a mock Hub.
-struct Fixture {
-    env: Box<dyn TestEnv>,
-    hub: MockHub,
-}
-
-impl Fixture {
-    /// keyutils under a unique service name; `None` after a loud SKIP when the kernel denies it.
-    fn keyutils() -> Option<Fixture> {
-        let env = KeyutilsEnv::new()?;
-        Some(Fixture {
-            env: Box::new(env),
-            hub: MockHub::start(),
-        })
-    }
-
-    /// The variables every helper run gets: the keychain's, plus the mock Hub.
-    fn vars(&self) -> Vec<(String, String)> {
-        let mut vars = self.env.env();
-        vars.retain(|(k, _)| k != "DOCKER_HUB_API_URL");
-        vars.push(("DOCKER_HUB_API_URL".into(), self.hub.url()));
-        vars
-    }
-
-    /// The helper, in its own session (no controlling terminal), with `extra` variables.
-    fn cmd(&self, args: &[&str], extra: &[(&str, &str)]) -> assert_cmd::Command {
-        let mut cmd = std::process::Command::new(helper_bin());
-        cmd.env_clear()
-            .envs(self.vars())
-            .envs(extra.iter().copied())
-            .args(args);
-        detach_from_terminal(&mut cmd);
-        let mut cmd = assert_cmd::Command::from_std(cmd);
-        cmd.timeout(RUN_TIMEOUT);
-        cmd
-    }
-
-    fn run(&self, args: &[&str], stdin: impl Into<Vec<u8>>, extra: &[(&str, &str)]) -> Output {
-        let out = self
-            .cmd(args, extra)
-            .write_stdin(stdin)
-            .output()
-            .expect("run docker-credential-hub");
-        self.assert_no_secrets(&out);
-        out
-    }
-
-    fn store(&self, url: &str, user: &str, secret: &str) -> Output {
-        self.run(&["store"], store_request(url, user, secret), &[])
-    }
-
-    /// `store` that must succeed (exit 0, nothing on stdout) without any Hub warning.
-    fn store_ok(&self, url: &str, user: &str, secret: &str) {
-        let out = self.store(url, user, secret);
-        assert!(
-            out.status.success() && out.stdout.is_empty(),
-            "store failed: {}",
-            describe(&out)
-        );
-        assert!(
-            !stderr(&out).contains("Docker Hub"),
-            "unexpected Hub warning: {}",
-            describe(&out)
-        );
-    }
-
-    fn token(&self) -> Output {
-        self.run(&["token"], "", &[])
-    }
-
-    /// `token` must succeed and print exactly `expected` and a newline.
-    fn assert_token(&self, expected: &str) {
-        let out = self.token();
-        assert!(out.status.success(), "token failed: {}", describe(&out));
-        assert_eq!(stdout(&out), format!("{expected}\n"), "{}", describe(&out));
-    }
-
-    /// `token` must print the newest token the mock issued (read after the run). Returns it.
-    fn assert_token_is_latest(&self) -> String {
-        let out = self.token();
-        assert!(out.status.success(), "token failed: {}", describe(&out));
-        let latest = self.hub.last_issued();
-        assert_eq!(stdout(&out), format!("{latest}\n"), "{}", describe(&out));
-        latest
-    }
-
-    /// `login --username USER --password-stdin [more]` with `password` and a newline on stdin.
-    fn login(&self, password: &str, more: &[&str], extra: &[(&str, &str)]) -> Output {
-        let mut args = vec!["login", "--username", USERNAME, "--password-stdin"];
-        args.extend_from_slice(more);
-        self.run(&args, format!("{password}\n"), extra)
-    }
-
-    /// No secret the mock knows of (password, access token, 2FA code, every token and
-    /// login_2fa_token it issued) may reach stderr.
-    fn assert_no_secrets(&self, out: &Output) {
-        let err = stderr(out);
-        let mut secrets = vec![
-            PASSWORD.to_string(),
-            ACCESS_TOKEN.to_string(),
-            OTP_CODE.to_string(),
-        ];
-        secrets.extend(self.hub.issued());
-        secrets.extend(self.hub.login_2fa_tokens());
-        for s in secrets {
-            assert!(
-                !err.contains(&s),
-                "a secret ({}…) appeared on stderr: {err:?}",
-                &s[..6]
-            );
-        }
-        // A JWT's header is the same for every token; no part of one may leak either.
-        assert!(
-            !err.contains("eyJ"),
-            "something JWT-like appeared on stderr: {err:?}"
-        );
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A human command's failure: exit 1, nothing on stdout, exactly one line on stderr.
-fn assert_one_line_failure(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1: {}",
-        describe(out)
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "stdout must be empty: {}",
-        describe(out)
-    );
-    let err = stderr(out);
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "expected one stderr line: {}",
-        describe(out)
-    );
-    err.trim_end().to_string()
-}
-
-/// The lines of stderr that are the Hub warning of a `store` (the keyutils "not persistent"
-/// warning is another line and not counted).
-fn hub_warnings(out: &Output) -> Vec<String> {
-    stderr(out)
-        .lines()
-        .filter(|l| l.contains("Docker Hub"))
-        .map(str::to_string)
-        .collect()
-}
-
-fn assert_store_warned(out: &Output, about: &str) {
-    assert!(
-        out.status.success(),
-        "store must succeed: {}",
-        describe(out)
-    );
-    assert!(out.stdout.is_empty(), "{}", describe(out));
-    let warnings = hub_warnings(out);
-    assert_eq!(warnings.len(), 1, "one Hub warning line: {}", describe(out));
-    let w = &warnings[0];
-    assert!(w.contains("warning"), "{w}");
-    assert!(
-        w.contains(&format!("`{NAME} login`")),
-        "the warning names the fix: {w}"
-    );
-    assert!(w.contains(about), "the warning says {about:?}: {w}");
-}
+use crate::support::hub_fixture::*;
 
 // ------------------------------------------------------------------------------- store
 
@@ -909,39 +729,88 @@ fn a_success_without_a_jwt_is_an_error() {
     assert_not_found(fx.env.as_ref(), HUB_KEY);
 }
 
+/// An https Hub is reached through the proxy from the environment: the mock, as the
+/// proxy, receives the CONNECT for a host that does not resolve (the TLS handshake it cannot
+/// do then fails the login). NO_PROXY is honoured too.
 #[test]
-fn the_http_proxy_from_the_environment_is_used() {
+fn the_https_proxy_from_the_environment_is_used() {
     let Some(fx) = Fixture::keyutils() else {
         return;
     };
-    // The mock doubles as the proxy: the request arrives in absolute form for a host that
-    // does not resolve, which only works if it went through the proxy.
     let proxy = fx.hub.url();
     let out = fx.login(
         PASSWORD,
         &[],
         &[
-            ("DOCKER_HUB_API_URL", "http://hub.mock.invalid"),
-            ("HTTP_PROXY", &proxy),
+            ("DOCKER_HUB_API_URL", "https://hub.mock.invalid"),
+            ("HTTPS_PROXY", &proxy),
         ],
     );
-    assert!(out.status.success(), "{}", describe(&out));
+    assert_one_line_failure(&out);
     let reqs = fx.hub.requests();
-    assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].target, "http://hub.mock.invalid/v2/users/login");
-
-    // NO_PROXY is honoured too: now the unresolvable host is contacted directly and fails.
+    assert!(!reqs.is_empty(), "nothing reached the proxy");
+    assert!(
+        reqs.iter()
+            .all(|r| r.method == "CONNECT" && r.target == "hub.mock.invalid:443"),
+        "{reqs:#?}"
+    );
+    let before = reqs.len();
     let out = fx.login(
         PASSWORD,
         &[],
         &[
-            ("DOCKER_HUB_API_URL", "http://hub.mock.invalid"),
-            ("HTTP_PROXY", &proxy),
+            ("DOCKER_HUB_API_URL", "https://hub.mock.invalid"),
+            ("HTTPS_PROXY", &proxy),
             ("NO_PROXY", "hub.mock.invalid"),
         ],
     );
     assert_one_line_failure(&out);
-    assert_eq!(fx.hub.requests().len(), 1);
+    assert_eq!(fx.hub.requests().len(), before, "NO_PROXY was not honoured");
+}
+
+/// A password, token or PAT never travels in clear text: plain http:// is for loopback
+/// only. To any other host every command that would send one refuses in one line, sends
+/// nothing (not even to the proxy the environment names), and `store` still stores.
+#[test]
+fn plain_http_to_another_host_sends_no_secret_not_even_through_a_proxy() {
+    let Some(fx) = Fixture::keyutils() else {
+        return;
+    };
+    let proxy = fx.hub.url();
+    let cleartext = [
+        ("DOCKER_HUB_API_URL", "http://hub.mock.invalid"),
+        ("HTTP_PROXY", proxy.as_str()),
+        ("http_proxy", proxy.as_str()),
+        ("ALL_PROXY", proxy.as_str()),
+    ];
+    let out = fx.login(PASSWORD, &[], &cleartext);
+    let line = assert_one_line_failure(&out);
+    assert!(line.contains("https is required"), "{line}");
+    assert_not_found(fx.env.as_ref(), HUB_KEY);
+
+    let out = fx.run(
+        &["store"],
+        store_request(HUB_KEY, USERNAME, PASSWORD),
+        &cleartext,
+    );
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stderr(&out).contains("https is required"),
+        "{}",
+        describe(&out)
+    );
+    assert_get(fx.env.as_ref(), HUB_KEY, USERNAME, PASSWORD);
+
+    let out = fx.run(&["token"], "", &cleartext);
+    let line = assert_one_line_failure(&out);
+    assert!(line.contains("https is required"), "{line}");
+    assert!(out.stdout.is_empty());
+
+    assert_eq!(fx.hub.requests().len(), 0, "{:#?}", fx.hub.requests());
 }
 
 #[test]

@@ -24,9 +24,13 @@ mod docker_cli;
 #[cfg(target_os = "linux")]
 mod doctor;
 #[cfg(target_os = "linux")]
+mod hardening;
+#[cfg(target_os = "linux")]
 mod hub;
 #[cfg(target_os = "linux")]
 mod hub_faults;
+#[cfg(target_os = "linux")]
+mod hub_fidelity;
 #[cfg(target_os = "linux")]
 mod hygiene;
 #[cfg(target_os = "linux")]

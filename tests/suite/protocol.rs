@@ -342,27 +342,30 @@ fn http_and_https_are_kept_apart(env: &dyn TestEnv) {
 
 const HUB_KEY: &str = "https://index.docker.io/v1/";
 
+/// docker's web login (CLI 27.2+) stores its OAuth tokens under the Docker ID, the refresh
+/// secret as `<refresh>..<clientID>` (docker/cli `internal/oauth/manager/manager.go`).
 fn hub_token_keys_are_separate_entries(env: &dyn TestEnv) {
     let access = "https://index.docker.io/v1/access-token";
     let refresh = "https://index.docker.io/v1/refresh-token";
+    let refresh_secret = "refresh-token-value..L4v0dmlNBpYUjGGab0C2JtgTgXr1Qz4d";
     store_ok(env, HUB_KEY, "hubuser", "hub-password-1");
-    store_ok(env, access, "<token>", "access-token-value");
-    store_ok(env, refresh, "<token>", "refresh-token-value");
+    store_ok(env, access, "hubuser", "access-token-value");
+    store_ok(env, refresh, "hubuser", refresh_secret);
     assert_get(env, HUB_KEY, "hubuser", "hub-password-1");
-    assert_get(env, access, "<token>", "access-token-value");
-    assert_get(env, refresh, "<token>", "refresh-token-value");
+    assert_get(env, access, "hubuser", "access-token-value");
+    assert_get(env, refresh, "hubuser", refresh_secret);
     assert_eq!(
         list_map(env),
         map(&[
             (HUB_KEY, "hubuser"),
-            (access, "<token>"),
-            (refresh, "<token>")
+            (access, "hubuser"),
+            (refresh, "hubuser")
         ])
     );
     erase_ok(env, HUB_KEY);
     assert_not_found(env, HUB_KEY);
-    assert_get(env, access, "<token>", "access-token-value");
-    assert_get(env, refresh, "<token>", "refresh-token-value");
+    assert_get(env, access, "hubuser", "access-token-value");
+    assert_get(env, refresh, "hubuser", refresh_secret);
 }
 
 fn hub_aliases_resolve_to_the_hub_key(env: &dyn TestEnv) {

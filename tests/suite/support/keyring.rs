@@ -173,6 +173,10 @@ impl KeyringSession {
         &self.bus_address
     }
 
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime
+    }
+
     /// Variables for the daemons and D-Bus tools (no helper-specific ones).
     fn base_env(&self) -> Vec<(String, String)> {
         vec![

@@ -1,9 +1,32 @@
 //! A loopback mock of the Docker Hub login API — the one stand-in this project allows,
-//! because the real Hub cannot be reached from the test machines.
+//! because the real Hub cannot be reached from the test machines. Each behaviour names its
+//! source: the Hub API spec (docker/docs `content/reference/api/hub/latest.yaml`, its older
+//! "beta" and newer "2-beta" versions), docker/hub-tool (`pkg/hub/client.go`), docker/cli
+//! (`internal/oauth`) and Hub's public feedback tracker (docker/hub-feedback).
 //!
-//! It knows one account (username, password, access token, optional 2FA), issues real
-//! JWT-shaped tokens (`header.payload.signature`, base64url, payload with `exp`, `sub`,
-//! `username`), records every request, and can be scripted per endpoint to misbehave:
+//! - `POST /v2/users/login` {username, password} → 200 {token}, or 401 {detail,
+//!   login_2fa_token} (spec `PostUsersLoginErrorResponse`; the 2FA detail text is
+//!   hub-tool's `SecondFactorDetailMessage`). Deprecated in the spec; `Reply::Gone` makes it
+//!   404/410.
+//! - `POST /v2/users/2fa-login` {login_2fa_token, code} → 200 {token} or 401 {detail}. The
+//!   spec calls `login_2fa_token` "short time lived": here it expires (5 min by default) and
+//!   works once. The spec gives no format; it is JWT-shaped here, with its `exp`.
+//! - `POST /v2/auth/token` {identifier, secret} → 200 {access_token}, which "expires in 10
+//!   minutes" (spec `AuthCreateTokenResponse`); the secret may be a PAT or a password (spec).
+//!   401 {errinfo, detail, message} (spec `components/responses/unauthorized`).
+//! - `POST /v2/access-tokens` (Bearer) {token_label, scopes} → 201 `accessToken` (spec), 400
+//!   `ValueError` {fields, text}, 401 {detail, message}, and 403 {message: "token issued from
+//!   personal access token", errinfo} for a JWT that came from a PAT (docker/hub-feedback#2438).
+//! - Tokens carry the account in the namespaced claim `"https://hub.docker.com": {username,
+//!   email, uuid, ...}` with `sub` an identity-provider id (docker/cli
+//!   `internal/oauth/manager/manager_test.go`; trufflehog's Docker Hub detector reads both
+//!   routes' tokens so).
+//! - Every answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (spec "Rate
+//!   Limiting"). A 429 carries `Retry-After` in seconds (newer spec), or, as a real one did
+//!   (docker/hub-feedback#2459), a Unix timestamp equal to `x-ratelimit-reset`, or the older
+//!   spec's `X-Retry-After` timestamp.
+//!
+//! It records every request, and can be scripted per endpoint to misbehave:
 //!
 //! ```ignore
 //! let hub = MockHub::start();
@@ -31,6 +54,11 @@ use serde_json::{Value, json};
 pub const LOGIN: &str = "/v2/users/login";
 pub const TWO_FA_LOGIN: &str = "/v2/users/2fa-login";
 pub const AUTH_TOKEN: &str = "/v2/auth/token";
+pub const ACCESS_TOKENS: &str = "/v2/access-tokens";
+/// The lifetime of `/v2/auth/token` tokens: "This expires in 10 minutes" (spec).
+pub const AUTH_TOKEN_LIFETIME: i64 = 600;
+/// The rate-limit window the mock reports (docker/hub-feedback#2459 showed a limit of 180).
+pub const RATE_LIMIT: u64 = 180;
 
 /// The account the mock knows by default.
 pub const USERNAME: &str = "mockuser";
@@ -44,8 +72,21 @@ pub const MFA_DETAIL: &str = "Require secondary authentication on MFA enabled ac
 pub enum Reply {
     /// Behave like Hub: check the credentials against the account.
     Normal,
-    /// 429 with `Retry-After: N`.
+    /// 429 with `Retry-After: N` (seconds, the newer spec).
     RateLimited { retry_after: u64 },
+    /// 429 with `retry-after` and `x-ratelimit-reset` both the Unix time N, as a real 429
+    /// did (docker/hub-feedback#2459).
+    RateLimitedUntil { unix: i64 },
+    /// 429 with only the older spec's `X-Retry-After: <Unix time>`.
+    RateLimitedOldSpec { unix: i64 },
+    /// 429 with `Retry-After` as an HTTP date (RFC 9110 allows it).
+    RateLimitedHttpDate { unix: i64 },
+    /// This status (404 or 410) with a small JSON body: a removed route.
+    Gone(u16),
+    /// 401 with this `detail` and another field that must never be quoted.
+    Unauthorized { detail: String, other: String },
+    /// 200 with a body that never ends (until the client hangs up).
+    Endless,
     /// This status (5xx) with a small JSON body.
     ServerError(u16),
     /// Read the request, then never answer (until the mock is dropped).
@@ -88,8 +129,17 @@ struct State {
     username: String,
     password: String,
     access_token: String,
+    /// PATs created through `/v2/access-tokens`, with their scopes.
+    created_tokens: Vec<(String, Vec<String>)>,
+    /// Issued JWTs that came from a PAT (which `/v2/access-tokens` refuses).
+    pat_jwts: Vec<String>,
     two_factor: bool,
     token_lifetime: i64,
+    auth_token_lifetime: i64,
+    two_fa_lifetime: i64,
+    /// Requests answered so far in this rate-limit window.
+    rate_used: u64,
+    rate_reset: i64,
     /// The 2FA code `/v2/users/2fa-login` accepts.
     otp_code: String,
     /// Extra claims put in the payload of every issued token (hygiene canaries).
@@ -101,7 +151,10 @@ struct State {
     always: HashMap<String, Reply>,
     requests: Vec<Request>,
     issued: Vec<String>,
+    /// Every login_2fa_token handed out.
     pending_2fa: Vec<String>,
+    /// Those already used once.
+    used_2fa: Vec<String>,
 }
 
 pub struct MockHub {
@@ -122,8 +175,14 @@ impl MockHub {
                 username: USERNAME.into(),
                 password: PASSWORD.into(),
                 access_token: ACCESS_TOKEN.into(),
+                created_tokens: Vec::new(),
+                pat_jwts: Vec::new(),
                 two_factor: false,
                 token_lifetime: 3600,
+                auth_token_lifetime: AUTH_TOKEN_LIFETIME,
+                two_fa_lifetime: 300,
+                rate_used: 0,
+                rate_reset: now() + 3600,
                 otp_code: OTP_CODE.into(),
                 extra_claims: serde_json::Map::new(),
                 signature_tag: String::new(),
@@ -132,6 +191,7 @@ impl MockHub {
                 requests: Vec::new(),
                 issued: Vec::new(),
                 pending_2fa: Vec::new(),
+                used_2fa: Vec::new(),
             })),
             stop: Arc::new(AtomicBool::new(false)),
             serial: Arc::new(AtomicU64::new(0)),
@@ -164,9 +224,28 @@ impl MockHub {
         self.with(|s| s.two_factor = true);
     }
 
-    /// Seconds from issue to `exp` for new tokens; negative issues already-expired tokens.
+    /// Seconds from issue to `exp` for new tokens of the password routes (`/v2/users/login`,
+    /// `/v2/users/2fa-login`) and `/v2/auth/token`; negative issues already-expired tokens.
     pub fn set_token_lifetime(&self, seconds: i64) {
-        self.with(|s| s.token_lifetime = seconds);
+        self.with(|s| {
+            s.token_lifetime = seconds;
+            s.auth_token_lifetime = seconds;
+        });
+    }
+
+    /// Seconds from issue to `exp` of `/v2/auth/token` tokens only (600 by default).
+    pub fn set_auth_token_lifetime(&self, seconds: i64) {
+        self.with(|s| s.auth_token_lifetime = seconds);
+    }
+
+    /// Seconds a `login_2fa_token` stays valid (300 by default).
+    pub fn set_two_factor_lifetime(&self, seconds: i64) {
+        self.with(|s| s.two_fa_lifetime = seconds);
+    }
+
+    /// The PATs created through `/v2/access-tokens`, with their scopes.
+    pub fn created_tokens(&self) -> Vec<(String, Vec<String>)> {
+        self.with(|s| s.created_tokens.clone())
     }
 
     pub fn set_password(&self, password: &str) {
@@ -194,6 +273,11 @@ impl MockHub {
             s.extra_claims
                 .insert(name.into(), Value::String(value.into()))
         });
+    }
+
+    /// Every token issued from now on carries the claim `name` with this JSON value.
+    pub fn set_claim_json(&self, name: &str, value: Value) {
+        self.with(|s| s.extra_claims.insert(name.into(), value));
     }
 
     /// Every token issued from now on has `tag` inside its (base64url) signature part.
@@ -259,8 +343,14 @@ pub fn make_jwt_with(
     let mut payload = json!({
         "exp": exp,
         "iat": now(),
-        "sub": format!("0000-mock-{serial}"),
-        "username": username,
+        "iss": "https://login.docker.com/",
+        "sub": format!("samlp|mock|{username}-{serial}"),
+        "https://hub.docker.com": {
+            "username": username,
+            "email": format!("{username}@mock.example"),
+            "uuid": format!("0000-mock-{serial}"),
+            "source": "mock",
+        },
         "jti": format!("mock-{serial}"),
     });
     if let Some(map) = payload.as_object_mut() {
@@ -284,33 +374,108 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
     let Some(request) = read_request(&conn) else {
         return;
     };
-    let reply = {
+    let (reply, limits) = {
         let mut s = state.lock().unwrap();
         s.requests.push(request.clone());
+        // Spec "Rate Limiting": every answer says how much of the window is left.
+        if now() >= s.rate_reset {
+            s.rate_used = 0;
+            s.rate_reset = now() + 3600;
+        }
+        s.rate_used += 1;
+        let limits = vec![
+            ("X-RateLimit-Limit", RATE_LIMIT.to_string()),
+            (
+                "X-RateLimit-Remaining",
+                RATE_LIMIT.saturating_sub(s.rate_used).to_string(),
+            ),
+            ("X-RateLimit-Reset", s.rate_reset.to_string()),
+        ];
         let queued = s
             .queued
             .get_mut(&request.path)
             .and_then(VecDeque::pop_front);
-        queued
+        let reply = queued
             .or_else(|| s.always.get(&request.path).cloned())
-            .unwrap_or(Reply::Normal)
+            .unwrap_or(Reply::Normal);
+        (reply, limits)
     };
     if let Reply::Slow(millis) = reply {
         thread::sleep(Duration::from_millis(millis));
     }
+    let with = |extra: &[(&'static str, String)]| {
+        let mut all = limits.clone();
+        all.extend_from_slice(extra);
+        all
+    };
     match reply {
         Reply::Normal | Reply::Slow(_) => {
             let (status, body) = normal(&request, state, serial);
-            respond_json(&mut conn, status, &[], &body);
+            respond_json(&mut conn, status, &with(&[]), &body);
         }
         Reply::RateLimited { retry_after } => {
             let body = json!({"detail": "Too Many Requests"});
-            let headers = [("Retry-After", retry_after.to_string())];
+            respond_json(
+                &mut conn,
+                429,
+                &with(&[("Retry-After", retry_after.to_string())]),
+                &body,
+            );
+        }
+        Reply::RateLimitedUntil { unix } => {
+            let body = json!({"detail": "Too Many Requests"});
+            let mut headers: Vec<(&str, String)> = limits
+                .iter()
+                .filter(|(k, _)| *k != "X-RateLimit-Reset")
+                .cloned()
+                .collect();
+            headers.push(("x-ratelimit-reset", unix.to_string()));
+            headers.push(("retry-after", unix.to_string()));
             respond_json(&mut conn, 429, &headers, &body);
+        }
+        Reply::RateLimitedOldSpec { unix } => {
+            let body = json!({"detail": "Too Many Requests"});
+            respond_json(
+                &mut conn,
+                429,
+                &with(&[("X-Retry-After", unix.to_string())]),
+                &body,
+            );
+        }
+        Reply::RateLimitedHttpDate { unix } => {
+            let body = json!({"detail": "Too Many Requests"});
+            respond_json(
+                &mut conn,
+                429,
+                &with(&[("Retry-After", http_date(unix))]),
+                &body,
+            );
+        }
+        Reply::Gone(status) => {
+            let body = json!({"detail": "Not Found"});
+            respond_json(&mut conn, status, &with(&[]), &body);
+        }
+        Reply::Unauthorized { detail, other } => {
+            let body =
+                json!({"detail": detail, "errinfo": {"other": other}, "login_2fa_token": null});
+            respond_json(&mut conn, 401, &with(&[]), &body);
+        }
+        Reply::Endless => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+            if conn.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+            let start = Instant::now();
+            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(120) {
+                if conn.write_all(chunk.as_bytes()).is_err() {
+                    return;
+                }
+            }
         }
         Reply::ServerError(status) => {
             let body = json!({"detail": "internal error"});
-            respond_json(&mut conn, status, &[], &body);
+            respond_json(&mut conn, status, &with(&[]), &body);
         }
         Reply::Hang => {
             let start = Instant::now();
@@ -321,13 +486,13 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
         Reply::Garbage => {
             let page =
                 b"<html><body><h1>502 Bad Gateway</h1>hello from a captive portal</body></html>";
-            respond(&mut conn, 200, &[], "text/html", page);
+            respond(&mut conn, 200, &with(&[]), "text/html", page);
         }
         Reply::TruncatedJson => {
             respond(
                 &mut conn,
                 200,
-                &[],
+                &with(&[]),
                 "application/json",
                 br#"{"token": "eyJhbGciOi"#,
             );
@@ -346,9 +511,43 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
         }
         Reply::NotJwt => {
             let body = token_body(&request.path, "this-is-not-a-jwt");
-            respond(&mut conn, 200, &[], "application/json", body.as_bytes());
+            respond(
+                &mut conn,
+                200,
+                &with(&[]),
+                "application/json",
+                body.as_bytes(),
+            );
         }
     }
+}
+
+/// RFC 9110's IMF-fixdate for a Unix time: `Thu, 01 May 2025 22:02:18 GMT`.
+fn http_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// `{"token": t}` for the login endpoints, `{"access_token": t}` for /v2/auth/token.
@@ -361,6 +560,9 @@ fn token_body(path: &str, token: &str) -> String {
     json!({ field: token }).to_string()
 }
 
+/// The scopes `createAccessTokenRequest` allows (spec).
+const SCOPES: [&str; 4] = ["repo:admin", "repo:write", "repo:read", "repo:public_read"];
+
 /// Hub's behaviour for the account.
 fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Value) {
     let mut s = state.lock().unwrap();
@@ -372,10 +574,10 @@ fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Valu
             .unwrap_or("")
             .to_string()
     };
-    let issue = |s: &mut State| {
+    let issue = |s: &mut State, lifetime: i64| {
         let n = serial.fetch_add(1, Ordering::SeqCst);
         let token = make_jwt_with(
-            now() + s.token_lifetime,
+            now() + lifetime,
             &s.username,
             n,
             &s.extra_claims,
@@ -386,44 +588,156 @@ fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Valu
     };
     let bad_creds =
         json!({"detail": "Incorrect authentication credentials", "login_2fa_token": null});
+    let unauthorized = |detail: &str| json!({"errinfo": {}, "detail": detail, "message": detail});
+    let is_pat = |s: &State, secret: &str| {
+        secret == s.access_token || s.created_tokens.iter().any(|(t, _)| t == secret)
+    };
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", LOGIN) => {
-            if field("username") != s.username
-                || (field("password") != s.password && field("password") != s.access_token)
+            let password = field("password");
+            if field("username") != s.username || (password != s.password && !is_pat(&s, &password))
             {
                 (401, bad_creds)
-            } else if s.two_factor {
+            } else if s.two_factor && password == s.password {
                 let n = serial.fetch_add(1, Ordering::SeqCst);
-                let t = format!("mock-login-2fa-token-{n}-{}", now());
+                let lifetime = s.two_fa_lifetime;
+                let t = make_jwt_with(
+                    now() + lifetime,
+                    "login-2fa",
+                    n,
+                    &serde_json::Map::new(),
+                    "2fa",
+                );
                 s.pending_2fa.push(t.clone());
                 (401, json!({"detail": MFA_DETAIL, "login_2fa_token": t}))
             } else {
-                (200, json!({"token": issue(&mut s)}))
+                let lifetime = s.token_lifetime;
+                let token = issue(&mut s, lifetime);
+                if is_pat(&s, &password) {
+                    s.pat_jwts.push(token.clone());
+                }
+                (200, json!({"token": token}))
             }
         }
         ("POST", TWO_FA_LOGIN) => {
-            if !s.pending_2fa.contains(&field("login_2fa_token")) || field("code") != s.otp_code {
+            let t = field("login_2fa_token");
+            // "Short time lived" (spec), and good for one attempt.
+            let live = s.pending_2fa.contains(&t)
+                && !s.used_2fa.contains(&t)
+                && claims_exp(&t).is_some_and(|exp| exp > now());
+            if !t.is_empty() {
+                s.used_2fa.push(t);
+            }
+            if !live || field("code") != s.otp_code {
                 (
                     401,
                     json!({"detail": "Incorrect authentication credentials"}),
                 )
             } else {
-                (200, json!({"token": issue(&mut s)}))
+                let lifetime = s.token_lifetime;
+                (200, json!({"token": issue(&mut s, lifetime)}))
             }
         }
         ("POST", AUTH_TOKEN) => {
-            if field("identifier") == s.username && field("secret") == s.access_token {
-                (200, json!({"access_token": issue(&mut s)}))
-            } else {
+            let secret = field("secret");
+            if field("identifier") != s.username {
+                (401, unauthorized("invalid username or access token"))
+            } else if is_pat(&s, &secret) {
+                let lifetime = s.auth_token_lifetime;
+                let token = issue(&mut s, lifetime);
+                s.pat_jwts.push(token.clone());
+                (200, json!({"access_token": token}))
+            } else if secret == s.password && s.two_factor {
+                // The spec is silent on passwords of 2FA accounts here.
                 (
                     401,
-                    json!({"errinfo": {}, "detail": "invalid username or access token", "message": "invalid username or access token"}),
+                    unauthorized(
+                        "this account uses two-factor authentication: use a personal access token",
+                    ),
                 )
+            } else if secret == s.password {
+                let lifetime = s.auth_token_lifetime;
+                (200, json!({"access_token": issue(&mut s, lifetime)}))
+            } else {
+                (401, unauthorized("invalid username or access token"))
             }
+        }
+        ("POST", ACCESS_TOKENS) => {
+            let bearer = req
+                .header("authorization")
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .unwrap_or("")
+                .to_string();
+            if !s.issued.contains(&bearer) || claims_exp(&bearer).is_none_or(|e| e <= now()) {
+                return (401, unauthorized("authentication required"));
+            }
+            if s.pat_jwts.contains(&bearer) {
+                return (
+                    403,
+                    json!({"message": "token issued from personal access token", "errinfo": {}}),
+                );
+            }
+            let label = field("token_label");
+            let scopes: Vec<String> = req
+                .body
+                .as_ref()
+                .and_then(|b| b.get("scopes"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let bad_scope = scopes.iter().find(|sc| !SCOPES.contains(&sc.as_str()));
+            if label.is_empty()
+                || label.chars().count() > 100
+                || scopes.is_empty()
+                || bad_scope.is_some()
+            {
+                let text = match bad_scope {
+                    Some(sc) => format!("invalid scope: {sc}"),
+                    None => "token_label and scopes are required".into(),
+                };
+                return (
+                    400,
+                    json!({"fields": {"scopes": [text.clone()]}, "text": text}),
+                );
+            }
+            let n = serial.fetch_add(1, Ordering::SeqCst);
+            let token = format!("dckr_pat_mockcreated{n:04}{}", now());
+            s.created_tokens.push((token.clone(), scopes.clone()));
+            (
+                201,
+                json!({
+                    "uuid": format!("0000-token-{n}"),
+                    "client_id": "mock",
+                    "creator_ip": "127.0.0.1",
+                    "creator_ua": req.header("user-agent").unwrap_or(""),
+                    "created_at": "2026-12-01T00:00:00Z",
+                    "last_used": null,
+                    "generated_by": "manual",
+                    "is_active": true,
+                    "token": token,
+                    "token_label": label,
+                    "scopes": scopes,
+                }),
+            )
         }
         (_, "/v2/") | (_, "/v2") => (200, json!({})),
         _ => (404, json!({"detail": "object not found"})),
     }
+}
+
+/// The `exp` of a JWT-shaped token, read without checking anything.
+fn claims_exp(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()
 }
 
 fn read_request(conn: &TcpStream) -> Option<Request> {
@@ -489,7 +803,11 @@ fn respond(
 ) {
     let reason = match status {
         200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
+        410 => "Gone",
         404 => "Not Found",
         429 => "Too Many Requests",
         500 => "Internal Server Error",

@@ -31,6 +31,8 @@ macro_rules! on_both_backends {
 }
 
 #[cfg(target_os = "linux")]
+pub mod hub_fixture;
+#[cfg(target_os = "linux")]
 pub mod keyring;
 #[cfg(target_os = "linux")]
 pub mod mock_hub;

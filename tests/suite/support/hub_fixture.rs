@@ -1,0 +1,191 @@
+//! The world of a Hub test: a private keychain and a mock Hub, and the assertions every Hub
+//! tier shares.
+
+use std::process::Output;
+use std::time::Duration;
+
+use super::detach_from_terminal;
+use super::keyring::{KeyutilsEnv, TestEnv, describe, helper_bin, store_request};
+use super::mock_hub::{ACCESS_TOKEN, MockHub, OTP_CODE, PASSWORD, USERNAME};
+
+pub const HUB_KEY: &str = "https://index.docker.io/v1/";
+pub const NAME: &str = "docker-credential-hub";
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One test's world: a private keychain and a mock Hub.
+pub struct Fixture {
+    pub env: Box<dyn TestEnv>,
+    pub hub: MockHub,
+}
+
+impl Fixture {
+    /// keyutils under a unique service name; `None` after a loud SKIP when the kernel denies it.
+    pub fn keyutils() -> Option<Fixture> {
+        let env = KeyutilsEnv::new()?;
+        Some(Fixture {
+            env: Box::new(env),
+            hub: MockHub::start(),
+        })
+    }
+
+    /// The variables every helper run gets: the keychain's, plus the mock Hub.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let mut vars = self.env.env();
+        vars.retain(|(k, _)| k != "DOCKER_HUB_API_URL");
+        vars.push(("DOCKER_HUB_API_URL".into(), self.hub.url()));
+        vars
+    }
+
+    /// The helper, in its own session (no controlling terminal), with `extra` variables.
+    pub fn cmd(&self, args: &[&str], extra: &[(&str, &str)]) -> assert_cmd::Command {
+        let mut cmd = std::process::Command::new(helper_bin());
+        cmd.env_clear()
+            .envs(self.vars())
+            .envs(extra.iter().copied())
+            .args(args);
+        detach_from_terminal(&mut cmd);
+        let mut cmd = assert_cmd::Command::from_std(cmd);
+        cmd.timeout(RUN_TIMEOUT);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], stdin: impl Into<Vec<u8>>, extra: &[(&str, &str)]) -> Output {
+        let out = self
+            .cmd(args, extra)
+            .write_stdin(stdin)
+            .output()
+            .expect("run docker-credential-hub");
+        self.assert_no_secrets(&out);
+        out
+    }
+
+    pub fn store(&self, url: &str, user: &str, secret: &str) -> Output {
+        self.run(&["store"], store_request(url, user, secret), &[])
+    }
+
+    /// `store` that must succeed (exit 0, nothing on stdout) without any Hub warning.
+    pub fn store_ok(&self, url: &str, user: &str, secret: &str) {
+        let out = self.store(url, user, secret);
+        assert!(
+            out.status.success() && out.stdout.is_empty(),
+            "store failed: {}",
+            describe(&out)
+        );
+        assert!(
+            !stderr(&out).contains("Docker Hub"),
+            "unexpected Hub warning: {}",
+            describe(&out)
+        );
+    }
+
+    pub fn token(&self) -> Output {
+        self.run(&["token"], "", &[])
+    }
+
+    /// `token` must succeed and print exactly `expected` and a newline.
+    pub fn assert_token(&self, expected: &str) {
+        let out = self.token();
+        assert!(out.status.success(), "token failed: {}", describe(&out));
+        assert_eq!(stdout(&out), format!("{expected}\n"), "{}", describe(&out));
+    }
+
+    /// `token` must print the newest token the mock issued (read after the run). Returns it.
+    pub fn assert_token_is_latest(&self) -> String {
+        let out = self.token();
+        assert!(out.status.success(), "token failed: {}", describe(&out));
+        let latest = self.hub.last_issued();
+        assert_eq!(stdout(&out), format!("{latest}\n"), "{}", describe(&out));
+        latest
+    }
+
+    /// `login --username USER --password-stdin [more]` with `password` and a newline on stdin.
+    pub fn login(&self, password: &str, more: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut args = vec!["login", "--username", USERNAME, "--password-stdin"];
+        args.extend_from_slice(more);
+        self.run(&args, format!("{password}\n"), extra)
+    }
+
+    /// No secret the mock knows of (password, access token, 2FA code, every token and
+    /// login_2fa_token it issued) may reach stderr.
+    pub fn assert_no_secrets(&self, out: &Output) {
+        let err = stderr(out);
+        let mut secrets = vec![
+            PASSWORD.to_string(),
+            ACCESS_TOKEN.to_string(),
+            OTP_CODE.to_string(),
+        ];
+        secrets.extend(self.hub.issued());
+        secrets.extend(self.hub.login_2fa_tokens());
+        for s in secrets {
+            assert!(
+                !err.contains(&s),
+                "a secret ({}…) appeared on stderr: {err:?}",
+                &s[..6]
+            );
+        }
+        // A JWT's header is the same for every token; no part of one may leak either.
+        assert!(
+            !err.contains("eyJ"),
+            "something JWT-like appeared on stderr: {err:?}"
+        );
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A human command's failure: exit 1, nothing on stdout, exactly one line on stderr.
+pub fn assert_one_line_failure(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected exit 1: {}",
+        describe(out)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout must be empty: {}",
+        describe(out)
+    );
+    let err = stderr(out);
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "expected one stderr line: {}",
+        describe(out)
+    );
+    err.trim_end().to_string()
+}
+
+/// The lines of stderr that are the Hub warning of a `store` (the keyutils "not persistent"
+/// warning is another line and not counted).
+pub fn hub_warnings(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| l.contains("Docker Hub"))
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn assert_store_warned(out: &Output, about: &str) {
+    assert!(
+        out.status.success(),
+        "store must succeed: {}",
+        describe(out)
+    );
+    assert!(out.stdout.is_empty(), "{}", describe(out));
+    let warnings = hub_warnings(out);
+    assert_eq!(warnings.len(), 1, "one Hub warning line: {}", describe(out));
+    let w = &warnings[0];
+    assert!(w.contains("warning"), "{w}");
+    assert!(
+        w.contains(&format!("`{NAME} login`")),
+        "the warning names the fix: {w}"
+    );
+    assert!(w.contains(about), "the warning says {about:?}: {w}");
+}
