@@ -71,7 +71,9 @@ pub fn run(args: &[String]) -> ExitCode {
     check_binary(&mut r);
     check_config(&mut r);
     // A wedged keychain must not hang doctor: each check waits at most the deadline.
+    check_containers(&mut r);
     let deadline = Deadline::after(settings::timeout());
+    check_record(&mut r);
     if let Some(kc) = check_keychain(&mut r, &deadline) {
         deadline.renew();
         check_probe(&mut r, kc.as_ref());
@@ -255,6 +257,47 @@ fn check_config(r: &mut Report) {
     }
 }
 
+/// podman, skopeo and buildah ignore credsStore: are they wired to this helper?
+fn check_containers(r: &mut Report) {
+    match crate::configure::containers_status() {
+        Some((true, line)) => r.line(Status::Ok, line),
+        Some((false, line)) => r.line(Status::Warn, line),
+        None => {}
+    }
+}
+
+/// Which backend the first store (or configure) recorded, so that no later call quietly
+/// uses another.
+fn check_record(r: &mut Report) {
+    let service = keychain::service_name();
+    let path = keychain::record::path_text();
+    match (keychain::record::read(&service), keychain::requested()) {
+        (Some(b), Ok(Requested::Explicit(e))) if e != b => r.line(
+            Status::Warn,
+            format!(
+                "backend record: {path} says {}, but DOCKER_CREDENTIAL_HUB_BACKEND={} overrides it — fix: unset it, or move the credentials with `{NAME} configure --backend {}`",
+                b.id(),
+                e.id(),
+                e.id()
+            ),
+        ),
+        (Some(b), _) => {
+            let moving = keychain::record::moving_from(&service)
+                .map(|f| format!("; a move from the {f} was interrupted — fix: run `{NAME} configure --backend {}` again", b.id()))
+                .unwrap_or_default();
+            let status = if moving.is_empty() { Status::Info } else { Status::Warn };
+            r.line(
+                status,
+                format!("backend record: {path} says {} (the backend your credentials are in; no other is used){moving}", b.id()),
+            )
+        }
+        (None, _) => r.line(
+            Status::Info,
+            format!("backend record: none yet ({path}); the first store records the backend it used"),
+        ),
+    }
+}
+
 /// The backend, why it was chosen, and what to do when it will not last.
 fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychain>> {
     match keychain::open(deadline) {
@@ -278,9 +321,28 @@ fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychai
                     format!("keychain: {} ({sel})", sel.backend.name()),
                 );
             }
+            if sel.backend == Backend::Pass {
+                r.line(Status::Info, pass_store_line());
+            }
             Some(kc)
         }
     }
+}
+
+/// The password store in use and the key it encrypts for.
+fn pass_store_line() -> String {
+    let dir = std::env::var_os("PASSWORD_STORE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| crate::paths::home_dir().map(|h| h.join(".password-store")))
+        .unwrap_or_default();
+    let key = std::fs::read_to_string(dir.join(".gpg-id"))
+        .map(|k| crate::hub::printable(k.lines().next().unwrap_or("")))
+        .unwrap_or_else(|_| "none".into());
+    format!(
+        "pass store: {} (encrypted for {key}; gpg never prompts here: a locked key fails with the unlock command)",
+        crate::fs::display(&dir)
+    )
 }
 
 fn volatile_fix(sel: &Selection) -> String {

@@ -6,6 +6,7 @@
 //! (`hub::cli`, `configure`, `doctor`), and `keychain` (one trait, one module per
 //! backend), which knows neither the protocol nor Docker Hub.
 
+mod child;
 pub mod configure;
 mod deadline;
 mod docker_config;

@@ -1,30 +1,262 @@
-//! Wiring podman, skopeo and buildah to the helper (placeholder until it lands).
+//! podman, skopeo and buildah on the same keychain. They ignore docker's `credsStore` and
+//! read `credential-helpers` from containers-registries.conf(5) instead; podman 4.3 and
+//! skopeo 1.9 read the user's drop-ins from `$HOME/.config/containers/registries.conf.d/`
+//! (built from HOME: XDG_CONFIG_HOME is not consulted there). A drop-in changes the least:
+//! a user-level `registries.conf` would replace the system one (search registries, short
+//! names), and the auth file's `credHelpers` is per registry. With `["hub"]` alone, `podman
+//! login` stores through the helper and writes no plaintext, and neither it nor `podman
+//! logout` rewrites docker's config.json (they do once `containers-auth.json` is listed and
+//! DOCKER_CONFIG is set).
+//!
+//! A file the user wrote is never replaced: a drop-in of ours is recognised by its exact
+//! content, and a `credential-helpers` the user set elsewhere is left to them.
 
-/// What was (or would be) changed for the containers tools.
+use std::path::{Path, PathBuf};
+
+use crate::NAME;
+
+const DROP_IN: &str = "50-docker-credential-hub.conf";
+const CONTENT: &str = "# Written by `docker-credential-hub configure`: podman, skopeo and buildah keep registry\n# credentials through docker-credential-hub, in the same keychain as docker.\n# `docker-credential-hub configure --undo` removes this file.\ncredential-helpers = [\"hub\"]\n";
+
+/// What was (or would be) changed for the containers tools, for the report.
 #[derive(Default)]
 pub struct Wiring {
-    pub lines: Vec<String>,
+    done: Vec<String>,
     pub warnings: Vec<String>,
 }
 
 impl Wiring {
     pub fn lines(&self, _dry_run: bool) -> Vec<String> {
-        self.lines.clone()
+        self.done.clone()
     }
 }
 
+fn config_dir() -> Option<PathBuf> {
+    crate::paths::home_dir().map(|h| h.join(".config").join("containers"))
+}
+
+fn drop_in_path() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("registries.conf.d").join(DROP_IN))
+}
+
+/// Whether the containers tools are installed at all (else there is nothing to wire).
+fn tools_present() -> bool {
+    ["podman", "skopeo", "buildah"]
+        .iter()
+        .any(|t| crate::protocol::client::find_program(t).is_some())
+}
+
+/// A `credential-helpers` line the user set in their own registries.conf or another drop-in:
+/// (file, the line). Drop-ins are applied in lexical order after the main file, so the
+/// user's choice is respected rather than fought.
+fn users_own_setting() -> Option<(PathBuf, String)> {
+    let dir = config_dir()?;
+    let mut files = vec![dir.join("registries.conf")];
+    if let Ok(entries) = std::fs::read_dir(dir.join("registries.conf.d")) {
+        let mut dropins: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+            .filter(|p| p.file_name().is_some_and(|n| n != DROP_IN))
+            .collect();
+        dropins.sort();
+        files.extend(dropins);
+    }
+    files.into_iter().find_map(|f| {
+        let text = std::fs::read_to_string(&f).ok()?;
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("credential-helpers") && l.contains('='))?
+            .to_string();
+        Some((f, line))
+    })
+}
+
+/// Plaintext logins in podman's auth files, which the helper does not read once wired.
+fn plaintext_logins() -> Vec<(PathBuf, Vec<String>)> {
+    let mut files = Vec::new();
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        files.push(Path::new(&run).join("containers").join("auth.json"));
+    }
+    if let Some(dir) = config_dir() {
+        files.push(dir.join("auth.json"));
+    }
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let doc = crate::docker_config::load(&f).ok()?;
+            let keys: Vec<String> = crate::docker_config::auths(&doc.doc)
+                .into_iter()
+                .filter(|(_, e)| crate::docker_config::has_secret_fields(e))
+                .map(|(k, _)| k.to_string())
+                .collect();
+            (!keys.is_empty()).then_some((f, keys))
+        })
+        .collect()
+}
+
+fn check(wiring: &mut Wiring) -> Option<PathBuf> {
+    let path = drop_in_path()?;
+    if !tools_present() {
+        return None;
+    }
+    if let Some((file, line)) = users_own_setting() {
+        if line.contains("\"hub\"") {
+            return None;
+        }
+        wiring.warnings.push(format!(
+            "podman and skopeo were left alone: {} sets `{line}`; put \"hub\" first in it to keep their credentials in the keychain too",
+            crate::fs::display(&file)
+        ));
+        return None;
+    }
+    Some(path)
+}
+
+/// What `wire` would do.
 pub fn planned() -> Wiring {
-    Wiring::default()
+    let mut w = Wiring::default();
+    if let Some(path) = check(&mut w) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text == CONTENT => {}
+            Ok(_) => w.warnings.push(format!(
+                "{} exists and was not written by {NAME}; it would be left alone",
+                crate::fs::display(&path)
+            )),
+            Err(_) => w.done.push(format!(
+                "would write {} so that podman, skopeo and buildah use this helper",
+                crate::fs::display(&path)
+            )),
+        }
+    }
+    w
 }
 
+/// Write our drop-in unless it is there, the user decided otherwise, or no tool is installed.
 pub fn wire() -> Wiring {
-    Wiring::default()
+    let mut w = Wiring::default();
+    let Some(path) = check(&mut w) else {
+        return w;
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text == CONTENT => return w,
+        Ok(_) => {
+            w.warnings.push(format!(
+                "{} exists and was not written by {NAME}; it was left alone, so podman and skopeo may not use this helper",
+                crate::fs::display(&path)
+            ));
+            return w;
+        }
+        Err(_) => {}
+    }
+    let dir = path.parent().expect("a drop-in has a directory");
+    let written = crate::fs::create_private_dir(dir).and_then(|()| {
+        let mut f = crate::fs::create_new_private(&path)?;
+        std::io::Write::write_all(&mut f, CONTENT.as_bytes())?;
+        f.sync_all()
+    });
+    match written {
+        Ok(()) => {
+            w.done.push(format!(
+                "podman, skopeo and buildah: wrote {} (credential-helpers = [\"hub\"])",
+                crate::fs::display(&path)
+            ));
+            for (file, keys) in plaintext_logins() {
+                w.warnings.push(format!(
+                    "{} holds plaintext podman logins for {}, which are no longer used; log in to them again with `podman login` (it stores through the helper), then delete that file",
+                    crate::fs::display(&file),
+                    keys.join(", ")
+                ));
+            }
+        }
+        Err(e) => w.warnings.push(format!(
+            "cannot write {} ({e}); podman and skopeo keep their own credential setup",
+            crate::fs::display(&path)
+        )),
+    }
+    w
 }
 
+/// What `unwire` would do.
 pub fn planned_undo() -> Wiring {
-    Wiring::default()
+    let mut w = Wiring::default();
+    if let Some(path) = drop_in_path()
+        && std::fs::read_to_string(&path).is_ok_and(|t| t == CONTENT)
+    {
+        w.done
+            .push(format!("would remove {}", crate::fs::display(&path)));
+    }
+    w
 }
 
+/// Remove our drop-in, and only ours.
 pub fn unwire() -> Wiring {
-    Wiring::default()
+    let mut w = Wiring::default();
+    let Some(path) = drop_in_path() else {
+        return w;
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text == CONTENT => match std::fs::remove_file(&path) {
+            Ok(()) => w.done.push(format!(
+                "podman, skopeo and buildah: removed {}",
+                crate::fs::display(&path)
+            )),
+            Err(e) => w.warnings.push(format!(
+                "cannot remove {} ({e}); delete it by hand",
+                crate::fs::display(&path)
+            )),
+        },
+        Ok(_) => w.warnings.push(format!(
+            "{} was changed since configure wrote it; it was left alone",
+            crate::fs::display(&path)
+        )),
+        Err(_) => {}
+    }
+    w
+}
+
+/// For `doctor`: whether the containers tools are wired, and what to do if not.
+pub fn status() -> Option<(bool, String)> {
+    if !tools_present() {
+        return None;
+    }
+    let path = drop_in_path()?;
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == CONTENT) {
+        if let Some((file, line)) = users_own_setting()
+            && !line.contains("\"hub\"")
+            && file.file_name() > path.file_name()
+        {
+            return Some((
+                false,
+                format!(
+                    "podman/skopeo: {} overrides {} with `{line}` — fix: put \"hub\" first there",
+                    crate::fs::display(&file),
+                    crate::fs::display(&path)
+                ),
+            ));
+        }
+        return Some((
+            true,
+            format!(
+                "podman/skopeo: {} wires them to this helper",
+                crate::fs::display(&path)
+            ),
+        ));
+    }
+    match users_own_setting() {
+        Some((file, line)) if line.contains("\"hub\"") => Some((
+            true,
+            format!(
+                "podman/skopeo: {} names this helper",
+                crate::fs::display(&file)
+            ),
+        )),
+        _ => Some((
+            false,
+            format!(
+                "podman/skopeo do not use this helper (they ignore credsStore) — fix: run `{NAME} configure`"
+            ),
+        )),
+    }
 }

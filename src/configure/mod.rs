@@ -115,6 +115,12 @@ stored in the keychain and read back before anything changes.
   --backend NAME   move the credentials into another keychain backend (copy, verify, then
                    erase the old copies) and use it from now on";
 
+/// For `doctor`: whether podman and skopeo use this helper, with the fix when not; `None`
+/// when none of the containers tools is installed.
+pub fn containers_status() -> Option<(bool, String)> {
+    containers::status()
+}
+
 fn fail(line: impl std::fmt::Display) -> Failed {
     eprintln!("{NAME} configure: {line}");
     Failed

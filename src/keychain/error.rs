@@ -34,6 +34,10 @@ pub enum KeychainError {
     )]
     SecretServiceUnavailable { cause: String },
     #[error(
+        "the D-Bus session bus {address} does not answer ({cause}): DBUS_SESSION_BUS_ADDRESS is left over from another session (an ssh or tmux re-attach?); point it at this session's bus (for example `export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus`) or start one, then retry"
+    )]
+    SecretServiceBusGone { address: String, cause: String },
+    #[error(
         "the Secret Service keyring is locked and no unlock prompt can be shown; unlock it by logging in to your desktop session, or run `gnome-keyring-daemon --replace --unlock` with the keyring password on stdin, then retry"
     )]
     SecretServiceLocked,
@@ -58,6 +62,10 @@ pub enum KeychainError {
     KeyutilsNoAnchor { cause: String },
     #[error("kernel keyutils failed ({cause}); run `{NAME} doctor` for details")]
     KeyutilsFailed { cause: String },
+
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    Pass(#[from] super::pass::PassError),
 
     #[error(
         "the {backend} is locked or not accessible from this session ({cause}); {}",
@@ -92,6 +100,15 @@ pub enum KeychainError {
     Lock(#[from] crate::lock::LockError),
     #[error("{0}")]
     Selection(String),
+    /// The recorded backend cannot be used: nothing else is tried.
+    #[error(
+        "{source}; your credentials are in the {backend} (recorded in {path}), so no other keychain is used: fix it, or move them with `{NAME} configure --backend NAME`"
+    )]
+    Recorded {
+        backend: Backend,
+        path: String,
+        source: Box<KeychainError>,
+    },
 }
 
 fn unlock_hint(backend: Backend) -> &'static str {
@@ -107,7 +124,9 @@ impl KeychainError {
     pub fn kind(&self) -> Kind {
         use KeychainError as E;
         match self {
+            E::Recorded { source, .. } => source.kind(),
             E::SecretServiceUnavailable { .. }
+            | E::SecretServiceBusGone { .. }
             | E::KeyutilsDenied { .. }
             | E::KeyutilsNoAnchor { .. }
             | E::Selection(_) => Kind::Unavailable,
@@ -118,6 +137,8 @@ impl KeychainError {
             | E::NativeRejected { .. } => Kind::Rejected,
             E::Corrupt | E::CorruptCache => Kind::Corrupt,
             E::Timeout { .. } => Kind::Timeout,
+            #[cfg(target_os = "linux")]
+            E::Pass(e) => e.kind(),
             E::SecretServiceFailed { .. }
             | E::KeyutilsFailed { .. }
             | E::NativeFailed { .. }

@@ -32,18 +32,40 @@ pub fn path_text() -> String {
         .unwrap_or_else(|| "the configuration directory".into())
 }
 
-/// The recorded backend; `None` when there is no record (or it names no backend).
+/// The recorded backend (the record's first line); `None` when there is no record (or it
+/// names no backend).
 pub fn read(service: &str) -> Option<Backend> {
     let text = std::fs::read_to_string(path(service)?).ok()?;
-    Backend::parse(text.trim())
+    Backend::parse(text.lines().next()?.trim())
+}
+
+/// The backend an interrupted `configure --backend` was moving credentials out of (the
+/// record's `moving-from` line), whose copies are still to be erased.
+pub fn moving_from(service: &str) -> Option<Backend> {
+    let text = std::fs::read_to_string(path(service)?).ok()?;
+    text.lines()
+        .filter_map(|l| l.strip_prefix("moving-from "))
+        .find_map(|b| Backend::parse(b.trim()))
 }
 
 /// Record `backend` for `service`.
 pub fn write(service: &str, backend: Backend) -> Result<(), RecordError> {
+    write_text(service, &format!("{}\n", backend.id()))
+}
+
+/// Record `backend`, noting that `from` still holds copies to erase.
+pub fn write_moving(service: &str, backend: Backend, from: Backend) -> Result<(), RecordError> {
+    write_text(
+        service,
+        &format!("{}\nmoving-from {}\n", backend.id(), from.id()),
+    )
+}
+
+fn write_text(service: &str, text: &str) -> Result<(), RecordError> {
     let dir = dir().ok_or(RecordError::NoHome)?;
     crate::paths::private_dir(&dir)?;
     let file = dir.join(file_name(service));
-    crate::fs::replace(&file, format!("{}\n", backend.id()).as_bytes())
+    crate::fs::replace(&file, text.as_bytes())
         .map_err(|source| RecordError::Write { path: file, source })
 }
 

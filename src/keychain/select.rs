@@ -204,7 +204,14 @@ pub fn open_in(
             _ => return auto(service, deadline),
         },
     };
-    let kc = open_backend(backend, service, deadline)?;
+    let kc = open_backend(backend, service, deadline).map_err(|e| match reason {
+        Reason::Recorded => KeychainError::Recorded {
+            backend,
+            path: record::path_text(),
+            source: Box::new(e),
+        },
+        _ => e,
+    })?;
     Ok((kc, Selection { backend, reason }))
 }
 

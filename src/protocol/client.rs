@@ -2,29 +2,22 @@
 //! does (docker-credential-helpers `client/`), with a deadline docker itself does not have,
 //! and finding programs on PATH as `exec.LookPath` does.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::messages::ERR_NOT_FOUND;
 use super::wire;
+use crate::child::ChildError;
 use crate::deadline::secs;
 use crate::keychain::Stored;
 
 /// docker runs `docker-credential-<suffix>`.
 pub const HELPER_PREFIX: &str = "docker-credential-";
 
-/// What a helper printed and how it exited.
-pub struct HelperOutput {
-    pub success: bool,
-    pub code: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
+pub use crate::child::ChildOutput as HelperOutput;
 
 /// A failed call to another credential helper.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,106 +58,30 @@ pub enum CallError {
     },
 }
 
-/// More than any helper's answer; a runaway helper cannot fill our memory.
-const OUTPUT_CAP: u64 = 16 * 1024 * 1024;
-
 /// Run `program action` with `input` on stdin, as docker-credential-helpers' client does,
-/// and give up after `timeout`: the child is killed, and pipes a grandchild may still hold
-/// are abandoned rather than waited for.
+/// and give up after `timeout`.
 pub fn run_helper(
     program: &str,
     action: &str,
     input: &[u8],
     timeout: Duration,
 ) -> Result<HelperOutput, CallError> {
-    let deadline = Instant::now() + timeout;
-    let mut child = Command::new(program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CallError::Missing {
-                program: program.to_string(),
-            },
-            _ => CallError::Spawn {
-                program: program.to_string(),
-                action: action.to_string(),
-                why: e.to_string(),
-            },
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let data = input.to_vec();
-        // A helper that never reads stdin must not block us: write from a thread.
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-    }
-    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
-    let pipes: [(u8, Option<Box<dyn Read + Send>>); 2] = [
-        (
-            0,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            1,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ];
-    for (which, pipe) in pipes {
-        let tx = tx.clone();
-        if let Some(pipe) = pipe {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = pipe.take(OUTPUT_CAP).read_to_end(&mut buf);
-                let _ = tx.send((which, buf));
-            });
-        }
-    }
-    drop(tx);
-    let timed_out = |child: &mut std::process::Child| {
-        let _ = child.kill();
-        let _ = child.wait();
-        CallError::Timeout {
+    let mut command = Command::new(program);
+    command.arg(action);
+    crate::child::run(command, input, timeout).map_err(|e| match e {
+        ChildError::Missing => CallError::Missing {
+            program: program.to_string(),
+        },
+        ChildError::Spawn(e) => CallError::Spawn {
+            program: program.to_string(),
+            action: action.to_string(),
+            why: e.to_string(),
+        },
+        ChildError::Timeout => CallError::Timeout {
             program: program.to_string(),
             action: action.to_string(),
             after: timeout,
-        }
-    };
-    let (mut stdout, mut stderr) = (None, None);
-    while stdout.is_none() || stderr.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((0, bytes)) => stdout = Some(bytes),
-            Ok((_, bytes)) => stderr = Some(bytes),
-            Err(_) => return Err(timed_out(&mut child)),
-        }
-    }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => {
-                return Err(CallError::Spawn {
-                    program: program.to_string(),
-                    action: action.to_string(),
-                    why: e.to_string(),
-                });
-            }
-        }
-    };
-    Ok(HelperOutput {
-        success: status.success(),
-        code: status.code(),
-        stdout: stdout.unwrap_or_default(),
-        stderr: stderr.unwrap_or_default(),
+        },
     })
 }
 

@@ -74,6 +74,15 @@ fn map_error(e: CallError, deadline: &Deadline) -> KeychainError {
             backend: Backend::SecretService,
             limit: deadline.limit(),
         },
+        // An address from the environment that nobody listens on.
+        CallError::Bus(BusError::Connect { address, source })
+            if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) =>
+        {
+            KeychainError::SecretServiceBusGone {
+                address,
+                cause: source.to_string(),
+            }
+        }
         e if e.is_absent() => KeychainError::SecretServiceUnavailable {
             cause: e.to_string(),
         },
