@@ -290,16 +290,19 @@ fn status(out: &child::ChildOutput, keyword: &str) -> bool {
     !status_args(out, keyword).is_empty()
 }
 
-/// NO_SECKEY: the secret key is not there. A failed public-key decryption (ERROR
-/// pkdecrypt_failed) with the key there: it is locked and may not ask.
+/// NO_SECKEY, or DECRYPTION_FAILED with no key considered: the secret key is not there.
+/// DECRYPTION_FAILED for a key gpg found (KEY_CONSIDERED), or a failed public-key decryption
+/// (ERROR pkdecrypt_failed): the key is there but locked, and may not ask for its passphrase.
 fn decrypt_error(entry: &str, out: &child::ChildOutput) -> PassError {
     let entry = entry.to_string();
-    if status(out, "NO_SECKEY") {
+    let failed = status(out, "DECRYPTION_FAILED");
+    let considered = status(out, "KEY_CONSIDERED");
+    if status(out, "NO_SECKEY") || (failed && !considered) {
         PassError::KeyMissing { entry }
     } else if status_args(out, "ERROR")
         .iter()
         .any(|a| a == "pkdecrypt_failed")
-        || status(out, "PINENTRY_LAUNCHED")
+        || (failed && considered)
     {
         PassError::Locked { entry }
     } else {
@@ -482,6 +485,21 @@ mod tests {
         assert!(matches!(
             decrypt_error("e", &locked),
             PassError::Locked { .. }
+        ));
+        // What gpg 2.2 under pass (--quiet) prints: locked, then missing.
+        let locked = out(
+            "[GNUPG:] ENC_TO 96 18 0\n[GNUPG:] KEY_CONSIDERED 5370 0\n[GNUPG:] BEGIN_DECRYPTION\n[GNUPG:] DECRYPTION_FAILED\ngpg: decryption failed: No secret key\n[GNUPG:] END_DECRYPTION\n",
+        );
+        assert!(matches!(
+            decrypt_error("e", &locked),
+            PassError::Locked { .. }
+        ));
+        let missing = out(
+            "[GNUPG:] ENC_TO 05 18 0\n[GNUPG:] BEGIN_DECRYPTION\n[GNUPG:] DECRYPTION_FAILED\ngpg: decryption failed: No secret key\n[GNUPG:] END_DECRYPTION\n",
+        );
+        assert!(matches!(
+            decrypt_error("e", &missing),
+            PassError::KeyMissing { .. }
         ));
         let other = out("gpg: no valid OpenPGP data found.\n");
         assert!(matches!(

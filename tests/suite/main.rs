@@ -20,6 +20,8 @@ mod configure;
 #[cfg(target_os = "linux")]
 mod configure_kill;
 #[cfg(target_os = "linux")]
+mod containers;
+#[cfg(target_os = "linux")]
 mod docker_cli;
 #[cfg(target_os = "linux")]
 mod doctor;
@@ -39,9 +41,13 @@ mod keyring_faults;
 mod keyutils_faults;
 mod native;
 #[cfg(target_os = "linux")]
+mod pass_backend;
+#[cfg(target_os = "linux")]
 mod properties;
 #[cfg(target_os = "linux")]
 mod protocol;
+#[cfg(target_os = "linux")]
+mod record;
 #[cfg(target_os = "linux")]
 mod soak;
 #[cfg(target_os = "linux")]

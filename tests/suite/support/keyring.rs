@@ -28,7 +28,7 @@ const UNREACHABLE_HUB_API: &str = "http://127.0.0.1:9";
 
 pub use super::tools::*;
 
-fn private_dir(path: &Path) -> PathBuf {
+pub fn private_dir(path: &Path) -> PathBuf {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -423,7 +423,7 @@ fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn helper_cmd(env: &[(String, String)]) -> Command {
+pub fn helper_cmd(env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(helper_bin());
     cmd.env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

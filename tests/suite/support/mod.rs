@@ -2,7 +2,7 @@
 //! gnome-keyring on a private D-Bus session, kernel keyutils, the docker CLI), plus the
 //! loopback mock of the Docker Hub API.
 
-/// Generate one `#[test]` per backend (real gnome-keyring, real keyutils) for each shared
+/// Generate one `#[test]` per backend (real gnome-keyring, real keyutils, real pass) for each shared
 /// test body `fn name(env: &dyn TestEnv)`; `#[macro_use] mod support;` brings it in.
 #[allow(unused_macros)]
 macro_rules! on_both_backends {
@@ -27,6 +27,16 @@ macro_rules! on_both_backends {
                 }
             )*
         }
+        mod pass {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(env) = crate::support::pass::PassEnv::new() {
+                        super::$name(&env);
+                    }
+                }
+            )*
+        }
     };
 }
 
@@ -36,6 +46,8 @@ pub mod hub_fixture;
 pub mod keyring;
 #[cfg(target_os = "linux")]
 pub mod mock_hub;
+#[cfg(target_os = "linux")]
+pub mod pass;
 #[cfg(target_os = "linux")]
 pub mod registry;
 pub mod tools;

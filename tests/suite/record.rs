@@ -1,0 +1,219 @@
+//! No silent switching: the first store records the backend, and a later call that cannot
+//! reach it fails naming it (a stale D-Bus address after an ssh or tmux re-attach hid every
+//! credential in gnome-keyring and sent the next store to the kernel keyring). An explicit
+//! DOCKER_CREDENTIAL_HUB_BACKEND still overrides; `configure --backend` moves credentials.
+
+use std::collections::BTreeMap;
+
+use crate::support::keyring::{
+    KeyringSession, TestEnv, assert_get, assert_one_line_error, describe, list_map, store_ok,
+    store_request,
+};
+use crate::support::pass::PassEnv;
+
+const NOT_FOUND: &str = "credentials not found in native keychain";
+const STALE_BUS: &str = "unix:path=/nonexistent/dch-stale-bus";
+
+fn record_of(env: &dyn TestEnv, service_file: &str) -> String {
+    std::fs::read_to_string(
+        env.home()
+            .join(".config/docker-credential-hub")
+            .join(service_file),
+    )
+    .unwrap_or_default()
+}
+
+#[test]
+fn a_recorded_secret_service_behind_a_stale_bus_fails_naming_it_never_not_found() {
+    let Some(ss) = KeyringSession::start() else {
+        return;
+    };
+    store_ok(&ss, "https://kept.example", "u", "kept-secret");
+    assert_eq!(record_of(&ss, "backend"), "secret-service\n");
+    let stale = |args: &[&str], stdin: &[u8]| {
+        ss.cmd()
+            .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND")
+            .env("DBUS_SESSION_BUS_ADDRESS", STALE_BUS)
+            .args(args)
+            .write_stdin(stdin.to_vec())
+            .output()
+            .unwrap()
+    };
+    for (args, stdin) in [
+        (vec!["get"], b"https://kept.example".to_vec()),
+        (
+            vec!["store"],
+            store_request("https://new.example", "u", "new-secret"),
+        ),
+        (vec!["erase"], b"https://kept.example".to_vec()),
+        (vec!["list"], Vec::new()),
+    ] {
+        let out = stale(&args, &stdin);
+        let line = assert_one_line_error(&out);
+        assert!(!line.contains(NOT_FOUND), "{args:?}: {line}");
+        assert!(
+            line.contains("Secret Service") && line.contains("recorded in"),
+            "{args:?}: {line}"
+        );
+        assert!(
+            line.contains(STALE_BUS) && line.contains("does not answer"),
+            "{args:?}: {line}"
+        );
+        assert!(
+            line.contains("DBUS_SESSION_BUS_ADDRESS"),
+            "{args:?}: {line}"
+        );
+        assert!(!line.contains("new-secret"));
+    }
+    // Nothing landed anywhere else, and the credential is intact on the real bus.
+    assert_get(&ss, "https://kept.example", "u", "kept-secret");
+    assert_eq!(list_map(&ss).len(), 1);
+    // doctor says why, with the fix.
+    let out = ss
+        .cmd()
+        .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND")
+        .env("DBUS_SESSION_BUS_ADDRESS", STALE_BUS)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("backend record: ") && text.contains("says secret-service"),
+        "{text}"
+    );
+    let kc = text
+        .lines()
+        .find(|l| l.contains("keychain:"))
+        .unwrap_or_default();
+    assert!(
+        kc.starts_with("FAIL") && kc.contains("export DBUS_SESSION_BUS_ADDRESS="),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_explicit_backend_still_overrides_the_record() {
+    let Some(ss) = KeyringSession::start() else {
+        return;
+    };
+    store_ok(&ss, "https://ss.example", "u", "ss-secret");
+    let service = format!("dch-override-{}", std::process::id());
+    let out = ss
+        .cmd()
+        .env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
+        .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
+        .arg("store")
+        .write_stdin(store_request("https://ku.example", "u", "ku-secret"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = ss
+        .cmd()
+        .env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
+        .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
+        .arg("get")
+        .write_stdin("https://ku.example")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ku-secret"),
+        "{}",
+        describe(&out)
+    );
+    let _ = ss
+        .cmd()
+        .env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
+        .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
+        .arg("erase")
+        .write_stdin("https://ku.example")
+        .output();
+    // The default service's record is untouched.
+    assert_eq!(record_of(&ss, "backend"), "secret-service\n");
+}
+
+/// keyutils to pass: copied, verified, recorded, erased from keyutils; and an interrupted
+/// move (the record still says where it came from) is finished by running it again.
+#[test]
+fn configure_backend_moves_every_credential_and_finishes_an_interrupted_move() {
+    let Some(env) = PassEnv::new() else {
+        return;
+    };
+    let service = format!("dch-move-{}", std::process::id());
+    let run = |backend: Option<&str>, args: &[&str], stdin: &[u8]| {
+        let mut cmd = env.cmd();
+        cmd.env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
+            .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND");
+        if let Some(b) = backend {
+            cmd.env("DOCKER_CREDENTIAL_HUB_BACKEND", b);
+        }
+        cmd.args(args).write_stdin(stdin.to_vec()).output().unwrap()
+    };
+    let list_in = |backend: &str| -> BTreeMap<String, String> {
+        serde_json::from_slice(&run(Some(backend), &["list"], b"").stdout).unwrap()
+    };
+    let creds = [
+        ("https://one.example", "alice", "secret-one"),
+        ("ghcr.io", "bob", "secret-two"),
+        (
+            "https://index.docker.io/v1/access-token",
+            "carol",
+            "secret-three",
+        ),
+    ];
+    for (url, user, secret) in creds {
+        let out = run(
+            Some("keyutils"),
+            &["store"],
+            &store_request(url, user, secret),
+        );
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    let record_file = format!("backend.{service}");
+    assert_eq!(record_of(&env, &record_file), "keyutils\n");
+
+    let out = run(None, &["configure", "--backend", "pass", "--dry-run"], b"");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(list_in("pass").len(), 0, "a dry run moved something");
+
+    let out = run(None, &["configure", "--backend", "pass"], b"");
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 credential(s) moved"), "{text}");
+    assert_eq!(record_of(&env, &record_file), "pass\n");
+    assert_eq!(list_in("keyutils"), BTreeMap::new());
+    for (url, user, secret) in creds {
+        let out = run(None, &["get"], url.as_bytes());
+        let got: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
+        assert_eq!(
+            (got["Username"].as_str(), got["Secret"].as_str()),
+            (Some(user), Some(secret))
+        );
+    }
+
+    // An interrupted move back: the record names its source, which still holds a copy.
+    let out = run(
+        Some("keyutils"),
+        &["store"],
+        &store_request("https://late.example", "dave", "secret-late"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    std::fs::write(
+        env.home()
+            .join(".config/docker-credential-hub")
+            .join(&record_file),
+        "pass\nmoving-from keyutils\n",
+    )
+    .unwrap();
+    let out = run(None, &["configure", "--backend", "pass"], b"");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(record_of(&env, &record_file), "pass\n");
+    assert_eq!(list_in("keyutils"), BTreeMap::new());
+    assert_eq!(list_in("pass").len(), 4);
+    let out = run(None, &["configure", "--backend", "pass"], b"");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Already using"),
+        "{}",
+        describe(&out)
+    );
+}
