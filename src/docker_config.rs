@@ -33,7 +33,7 @@ pub enum ConfigError {
         "{} {why}; docker cannot read it either: fix the file and run again",
         crate::fs::display(path)
     )]
-    Invalid { path: PathBuf, why: String },
+    Invalid { path: PathBuf, why: Shape },
     #[cfg(unix)]
     #[error(
         "{} belongs to {owner}, but this process runs as {me}; run `{} {command}` as {owner} (for example without sudo), so that none of your files can end up in theirs",
@@ -96,9 +96,35 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     })
 }
 
-/// Parse config.json bytes. The error says where (line and column) and never quotes the
-/// content, which may hold secrets.
-pub fn parse(bytes: &[u8]) -> Result<Value, String> {
+/// What is wrong with a config.json docker would refuse. It says where (line and column,
+/// or the key) and never quotes a value, which may hold secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Shape {
+    #[error("is not valid JSON ({what} at line {line} column {column})")]
+    NotJson {
+        what: &'static str,
+        line: usize,
+        column: usize,
+    },
+    #[error("is a JSON {0}, not an object")]
+    NotObject(&'static str),
+    #[error("has a \"{key}\" that is a JSON {found}, not {want}")]
+    Field {
+        key: String,
+        found: &'static str,
+        want: &'static str,
+    },
+    #[error("has \"{key}\".\"{name}\" that is a JSON {found}, not {want}")]
+    Entry {
+        key: String,
+        name: String,
+        found: &'static str,
+        want: &'static str,
+    },
+}
+
+/// Parse config.json bytes.
+pub fn parse(bytes: &[u8]) -> Result<Value, Shape> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
@@ -111,11 +137,11 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
                 serde_json::error::Category::Data => "unexpected data",
                 serde_json::error::Category::Io => "read error",
             };
-            format!(
-                "is not valid JSON ({what} at line {} column {})",
-                e.line(),
-                e.column()
-            )
+            Shape::NotJson {
+                what,
+                line: e.line(),
+                column: e.column(),
+            }
         })?;
     validate(&doc)?;
     Ok(doc)
@@ -181,18 +207,19 @@ impl<'de> serde::Deserialize<'de> for GoDocument {
 }
 
 /// The shapes docker insists on; anything else docker refuses to load, so do we.
-fn validate(doc: &Value) -> Result<(), String> {
+fn validate(doc: &Value) -> Result<(), Shape> {
     let Value::Object(top) = doc else {
-        return Err(format!("is a JSON {}, not an object", kind(doc)));
+        return Err(Shape::NotObject(kind(doc)));
     };
     for (key, value) in top {
         if key.eq_ignore_ascii_case("credsStore")
             && !matches!(value, Value::String(_) | Value::Null)
         {
-            return Err(format!(
-                "has a \"{key}\" that is a JSON {}, not a string",
-                kind(value)
-            ));
+            return Err(Shape::Field {
+                key: key.clone(),
+                found: kind(value),
+                want: "a string",
+            });
         }
         if key.eq_ignore_ascii_case("auths") || key.eq_ignore_ascii_case("credHelpers") {
             let want_string = key.eq_ignore_ascii_case("credHelpers");
@@ -207,19 +234,21 @@ fn validate(doc: &Value) -> Result<(), String> {
                             _ => false,
                         };
                         if !ok {
-                            return Err(format!(
-                                "has \"{key}\".\"{name}\" that is a JSON {}, not {}",
-                                kind(entry),
-                                if want_string { "a string" } else { "an object" }
-                            ));
+                            return Err(Shape::Entry {
+                                key: key.clone(),
+                                name: name.clone(),
+                                found: kind(entry),
+                                want: if want_string { "a string" } else { "an object" },
+                            });
                         }
                     }
                 }
                 other => {
-                    return Err(format!(
-                        "has a \"{key}\" that is a JSON {}, not an object",
-                        kind(other)
-                    ));
+                    return Err(Shape::Field {
+                        key: key.clone(),
+                        found: kind(other),
+                        want: "an object",
+                    });
                 }
             }
         }
@@ -557,8 +586,9 @@ mod tests {
 
     #[test]
     fn invalid_json_reports_line_and_column_without_content() {
-        let err =
-            parse(b"{\n  \"auths\": {\"x\": {\"auth\": \"c2VjcmV0\"}\n  oops\n}").unwrap_err();
+        let err = parse(b"{\n  \"auths\": {\"x\": {\"auth\": \"c2VjcmV0\"}\n  oops\n}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3 column 3"), "{err}");
         assert!(!err.contains("c2VjcmV0"), "{err}");
     }
@@ -566,21 +596,20 @@ mod tests {
     #[test]
     fn empty_file_is_an_empty_config_and_wrong_shapes_are_refused() {
         assert_eq!(parse(b" \n").unwrap(), json!({}));
-        assert!(parse(b"[]").unwrap_err().contains("array"));
-        assert!(
-            parse(br#"{"credsStore":5}"#)
-                .unwrap_err()
-                .contains("credsStore")
+        assert_eq!(parse(b"[]").unwrap_err(), Shape::NotObject("array"));
+        assert_eq!(
+            parse(br#"{"credsStore":5}"#).unwrap_err().to_string(),
+            r#"has a "credsStore" that is a JSON number, not a string"#
         );
-        assert!(
-            parse(br#"{"auths":{"a":"x"}}"#)
-                .unwrap_err()
-                .contains("\"a\"")
+        assert_eq!(
+            parse(br#"{"auths":{"a":"x"}}"#).unwrap_err().to_string(),
+            r#"has "auths"."a" that is a JSON string, not an object"#
         );
-        assert!(
+        assert_eq!(
             parse(br#"{"credHelpers":{"a":{}}}"#)
                 .unwrap_err()
-                .contains("string")
+                .to_string(),
+            r#"has "credHelpers"."a" that is a JSON object, not a string"#
         );
         assert!(parse(br#"{"auths":null,"credsStore":null,"credHelpers":{"g":"gcloud"}}"#).is_ok());
     }
@@ -640,7 +669,7 @@ mod tests {
         let doc = parse(br#"{"credsStore":"a","credsStore":"b"}"#).unwrap();
         assert_eq!(creds_store(&doc), Some("b"));
         assert_eq!(
-            parse(b"[1,2]").unwrap_err(),
+            parse(b"[1,2]").unwrap_err().to_string(),
             "is a JSON array, not an object"
         );
     }

@@ -49,9 +49,34 @@ impl Found {
     }
 }
 
+/// Why docker could not read an `auths` entry either. Never quotes a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("has a \"{name}\" that is a JSON {found}, not a string")]
+    NotString { name: String, found: &'static str },
+    #[error("has an \"auth\" that is not valid base64")]
+    NotBase64,
+    #[error("has an \"auth\" that does not decode to text")]
+    NotText,
+    #[error("has an \"auth\" that is not base64 of user:password")]
+    NotUserPassword,
+    #[error("has a password but no username")]
+    PasswordWithoutUsername,
+}
+
+/// An `auths` entry that cannot be migrated, with the way out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "config.json \"auths\".\"{key}\" {why}; run `docker login {key}` again after removing that entry, or delete it"
+)]
+pub struct AuthsProblem {
+    pub key: String,
+    pub why: EntryError,
+}
+
 /// The credentials in config.json `auths`, read as docker reads them, keyed exactly as
 /// they appear. Entries docker could not read either are returned as problems.
-pub fn from_auths(doc: &Value) -> (Vec<Found>, Vec<String>) {
+pub fn from_auths(doc: &Value) -> (Vec<Found>, Vec<AuthsProblem>) {
     let mut found = Vec::new();
     let mut problems = Vec::new();
     for (key, entry) in docker_config::auths(doc) {
@@ -62,28 +87,29 @@ pub fn from_auths(doc: &Value) -> (Vec<Found>, Vec<String>) {
                 origin: Origin::Auths,
             }),
             Ok(None) => {}
-            Err(why) => problems.push(format!(
-                "config.json \"auths\".\"{key}\" {why}; run `docker login {key}` again after removing that entry, or delete it"
-            )),
+            Err(why) => problems.push(AuthsProblem {
+                key: key.to_string(),
+                why,
+            }),
         }
     }
     (found, problems)
 }
 
-fn text<'a>(entry: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+fn text<'a>(entry: &'a Map<String, Value>, name: &str) -> Result<&'a str, EntryError> {
     match docker_config::field(entry, name) {
         None => Ok(""),
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!(
-            "has a \"{name}\" that is a JSON {}, not a string",
-            docker_config::kind(other)
-        )),
+        Some(other) => Err(EntryError::NotString {
+            name: name.to_string(),
+            found: docker_config::kind(other),
+        }),
     }
 }
 
 /// One `auths` entry: the identity token wins (docker's native store sends it as
 /// `<token>`), then `auth`, then `username`/`password`. `Ok(None)`: no secret here.
-fn from_entry(entry: &Map<String, Value>) -> Result<Option<Stored>, String> {
+fn from_entry(entry: &Map<String, Value>) -> Result<Option<Stored>, EntryError> {
     let token = text(entry, "identitytoken")?;
     let auth = text(entry, "auth")?;
     let username = text(entry, "username")?;
@@ -99,26 +125,25 @@ fn from_entry(entry: &Map<String, Value>) -> Result<Option<Stored>, String> {
         return Ok(Some(Stored::new(username, password)));
     }
     if !password.is_empty() {
-        return Err("has a password but no username".into());
+        return Err(EntryError::PasswordWithoutUsername);
     }
     Ok(None)
 }
 
 /// docker/cli `decodeAuth`: standard base64 of `user:password`, split at the first `:`,
 /// NULs trimmed from the password. Errors never include the decoded text.
-pub fn decode_auth(auth: &str) -> Result<(String, String), String> {
+pub fn decode_auth(auth: &str) -> Result<(String, String), EntryError> {
     // Go's decoder skips CR and LF inside base64.
     let cleaned: String = auth.chars().filter(|c| *c != '\r' && *c != '\n').collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
-        .map_err(|_| "has an \"auth\" that is not valid base64".to_string())?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| "has an \"auth\" that does not decode to text".to_string())?;
+        .map_err(|_| EntryError::NotBase64)?;
+    let text = String::from_utf8(bytes).map_err(|_| EntryError::NotText)?;
     match text.split_once(':') {
         Some((user, pass)) if !user.is_empty() => {
             Ok((user.to_string(), pass.trim_matches('\0').to_string()))
         }
-        _ => Err("has an \"auth\" that is not base64 of user:password".into()),
+        _ => Err(EntryError::NotUserPassword),
     }
 }
 
@@ -241,9 +266,22 @@ mod tests {
         }});
         let (found, problems) = from_auths(&doc);
         assert!(found.is_empty());
-        assert_eq!(problems.len(), 5);
+        let why: Vec<&EntryError> = problems.iter().map(|p| &p.why).collect();
+        assert_eq!(
+            why,
+            [
+                &EntryError::NotBase64,
+                &EntryError::NotUserPassword,
+                &EntryError::NotUserPassword,
+                &EntryError::PasswordWithoutUsername,
+                &EntryError::NotString {
+                    name: "auth".into(),
+                    found: "number"
+                },
+            ]
+        );
         for p in &problems {
-            assert!(!p.contains("secret"), "{p}");
+            assert!(!p.to_string().contains("secret"), "{p}");
         }
     }
 

@@ -15,19 +15,23 @@ use crate::registry::{self, ACCESS_TOKEN_KEY, HUB_KEY};
 use crate::secret::Secret;
 use crate::{NAME, settings};
 
-const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--otp CODE] [--create-token [--scopes S,...]]
+const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--create-token [--scopes S,...]]
 
 Log in to Docker Hub: stores the credentials under https://index.docker.io/v1/ (for docker
 pull/push) and caches a Hub API token (for `docker-credential-hub token`).
   --username, -u USER   the Docker Hub username (asked on the terminal when missing)
   --password-stdin      read the password or access token from stdin (one trailing newline is dropped)
-  --otp CODE            the 6-digit two-factor code, for accounts with 2FA and no terminal
   --create-token        after a password login, create a personal access token and store it
                         instead of the password, so that docker pull/push and later logins
                         need no two-factor code
   --scopes S,...        the new token's scopes (default repo:read,repo:write; also repo:admin,
                         repo:public_read)
-Passwords are never accepted as arguments.";
+For an account with two-factor authentication and no terminal, put the 6-digit code in
+DOCKER_CREDENTIAL_HUB_OTP for this one command. Passwords and codes are never accepted as
+arguments, where other users could read them in `ps`.";
+
+/// The environment variable for the two-factor code (never an argument: argv is public).
+pub const OTP_ENV: &str = "DOCKER_CREDENTIAL_HUB_OTP";
 
 /// The scopes of `login --create-token` without `--scopes`.
 const DEFAULT_SCOPES: [&str; 2] = ["repo:read", "repo:write"];
@@ -55,7 +59,6 @@ fn open_keychain() -> anyhow::Result<(Box<dyn Keychain>, keychain::Selection, De
 struct LoginArgs {
     username: Option<String>,
     password_stdin: bool,
-    otp: Option<Secret<String>>,
     create_token: bool,
     scopes: Option<Vec<String>>,
     help: bool,
@@ -63,7 +66,7 @@ struct LoginArgs {
 
 /// Parse `login`'s arguments. Error messages never repeat a value: a mistyped command
 /// line may hold a password.
-fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
+fn parse_login_args(args: &[String]) -> anyhow::Result<LoginArgs> {
     let mut parsed = LoginArgs::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -71,17 +74,19 @@ fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (arg.as_str(), None),
         };
-        let mut value = |flag: &str| -> Result<String, String> {
+        let mut value = |flag: &str| -> anyhow::Result<String> {
             inline
                 .clone()
                 .or_else(|| it.next().cloned())
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{flag} needs a value; see `{NAME} login --help`"))
+                .ok_or_else(|| anyhow!("{flag} needs a value; see `{NAME} login --help`"))
         };
         match name {
             "-h" | "--help" => parsed.help = true,
             "-u" | "--username" => parsed.username = Some(value("--username")?),
-            "--otp" => parsed.otp = Some(Secret::new(value("--otp")?.trim().to_string())),
+            "--otp" => bail!(
+                "--otp is not accepted: a code on the command line shows up in `ps`; run `{OTP_ENV}=CODE {NAME} login ...`, or let `{NAME} login` ask for it on the terminal"
+            ),
             "--password-stdin" if inline.is_none() => parsed.password_stdin = true,
             "--create-token" if inline.is_none() => parsed.create_token = true,
             "--scopes" => {
@@ -91,36 +96,34 @@ fn parse_login_args(args: &[String]) -> Result<LoginArgs, String> {
                     .filter(|s| !s.is_empty())
                     .collect();
                 if scopes.is_empty() {
-                    return Err(format!(
-                        "--scopes needs at least one scope; see `{NAME} login --help`"
-                    ));
+                    bail!("--scopes needs at least one scope; see `{NAME} login --help`");
                 }
                 parsed.scopes = Some(scopes);
             }
             "-p" | "--password" => {
-                return Err(format!(
+                bail!(
                     "{name} is not accepted: a password on the command line shows up in `ps` and shell history; pipe it with --password-stdin, or let `{NAME} login` ask for it"
-                ));
+                );
             }
             _ if name.starts_with('-') && is_plain_flag(name) => {
-                return Err(format!(
-                    "unknown option {name}; `{NAME} login` accepts --username USER, --password-stdin, --otp CODE, --create-token and --scopes"
-                ));
+                bail!(
+                    "unknown option {name}; `{NAME} login` accepts --username USER, --password-stdin, --create-token and --scopes"
+                );
             }
             _ if name.starts_with('-') => {
-                return Err(format!(
-                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts --username USER, --password-stdin, --otp CODE, --create-token and --scopes"
-                ));
+                bail!(
+                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts --username USER, --password-stdin, --create-token and --scopes"
+                );
             }
             _ => {
-                return Err(format!(
+                bail!(
                     "unexpected argument (not shown, in case it is a secret); `{NAME} login` takes no positional arguments and never a password: use --password-stdin or the prompt"
-                ));
+                );
             }
         }
     }
     if parsed.scopes.is_some() && !parsed.create_token {
-        return Err("--scopes goes with --create-token".into());
+        bail!("--scopes goes with --create-token");
     }
     Ok(parsed)
 }
@@ -134,7 +137,7 @@ fn is_plain_flag(name: &str) -> bool {
 pub fn login(args: &[String]) -> ExitCode {
     let parsed = match parse_login_args(args) {
         Ok(p) => p,
-        Err(e) => return fail(&anyhow!(e)),
+        Err(e) => return fail(&e),
     };
     if parsed.help {
         println!("{LOGIN_USAGE}");
@@ -170,14 +173,15 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
     let timeout = settings::timeout();
     let _lock = cache::lock(timeout)?;
     let hub = Hub::new(timeout)?;
-    let second = match &args.otp {
+    let otp = otp_from_env()?;
+    let second = match &otp {
         Some(code) => SecondFactor::Code(code),
         None => SecondFactor::Prompt,
     };
     let jwt = login::obtain_jwt(&hub, &username, &secret, second).map_err(|e| match e {
         LoginError::Hub(e) => anyhow!("{e}; nothing was stored"),
         LoginError::NeedsCode => anyhow!(
-            "this account uses two-factor authentication and there is no terminal to ask for the code; pass it with `{NAME} login --otp CODE`, or log in with a personal access token; nothing was stored"
+            "this account uses two-factor authentication and there is no terminal to ask for the code; run `{OTP_ENV}=CODE {NAME} login ...` with the current code, or log in with a personal access token; nothing was stored"
         ),
         LoginError::Prompt(e) => {
             anyhow!("cannot read the two-factor code from the terminal ({e}); nothing was stored")
@@ -218,6 +222,24 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The two-factor code from the environment, if set: surrounding blanks dropped, and it
+/// must look like a code (the 6 digits, or a recovery code), so that a pasted password is
+/// not sent as one.
+fn otp_from_env() -> anyhow::Result<Option<Secret<String>>> {
+    let Some(raw) = std::env::var_os(OTP_ENV) else {
+        return Ok(None);
+    };
+    let raw = Secret::new(raw.into_string().unwrap_or_default());
+    let code = raw.expose().trim();
+    let looks_like_code = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    if code.is_empty() || code.len() > 64 || !code.chars().all(looks_like_code) {
+        bail!(
+            "{OTP_ENV} is not a two-factor code (not shown); set it to the 6 digits your authenticator shows, or unset it to be asked on the terminal"
+        );
+    }
+    Ok(Some(Secret::new(code.to_string())))
 }
 
 /// This machine's name, for the label of a token it creates.
@@ -354,7 +376,7 @@ fn run_token() -> anyhow::Result<Secret<String>> {
             }
             LoginError::Hub(e) => anyhow!(e),
             LoginError::NeedsCode => anyhow!(
-                "the Docker Hub token expired and this account uses two-factor authentication, but there is no terminal to ask for the code; run `{NAME} login --otp CODE`, or log in with a personal access token"
+                "the Docker Hub token expired and this account uses two-factor authentication, but there is no terminal to ask for the code; run `{OTP_ENV}=CODE {NAME} login` with the current code, or log in with a personal access token"
             ),
             LoginError::Prompt(e) => anyhow!("cannot read the two-factor code from the terminal ({e})"),
         })?;
@@ -452,16 +474,18 @@ mod tests {
             "--username",
             "alice",
             "--password-stdin",
-            "--otp=123456",
+            "--create-token",
+            "--scopes=repo:read, repo:admin",
         ]))
         .unwrap();
         assert_eq!(p.username.as_deref(), Some("alice"));
         assert!(p.password_stdin);
-        assert_eq!(p.otp.unwrap().expose(), "123456");
-        let p = parse_login_args(&args(&["-u", "bob", "--otp", " 654321 "])).unwrap();
+        assert!(p.create_token);
+        assert_eq!(p.scopes.unwrap(), ["repo:read", "repo:admin"]);
+        let p = parse_login_args(&args(&["-u", "bob"])).unwrap();
         assert_eq!(p.username.as_deref(), Some("bob"));
-        assert_eq!(p.otp.unwrap().expose(), "654321");
         assert!(!p.password_stdin);
+        assert!(!p.create_token);
     }
 
     #[test]
@@ -474,22 +498,35 @@ mod tests {
             args(&["-hunter2"]),
             args(&["--Hunter2=x"]),
             args(&["--password-stdin=hunter2"]),
+            args(&["--otp", "123456hunter2"]),
+            args(&["--otp=hunter2"]),
         ] {
-            let e = parse_login_args(&a).err().unwrap();
+            let e = parse_login_args(&a).err().unwrap().to_string();
             assert!(!e.contains("hunter2"), "{e}");
             assert!(!e.contains("Hunter2"), "{e}");
         }
         let e = parse_login_args(&args(&["--password=hunter2"]))
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("--password-stdin"), "{e}");
-        let e = parse_login_args(&args(&["--verbose"])).err().unwrap();
+        let e = parse_login_args(&args(&["--otp", "123456"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(OTP_ENV), "{e}");
+        let e = parse_login_args(&args(&["--verbose"]))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("--verbose"), "{e}");
     }
 
     #[test]
     fn flags_need_values() {
         assert!(parse_login_args(&args(&["--username"])).is_err());
-        assert!(parse_login_args(&args(&["--otp="])).is_err());
+        assert!(parse_login_args(&args(&["--scopes"])).is_err());
+        assert!(parse_login_args(&args(&["--create-token", "--scopes=,"])).is_err());
+        assert!(parse_login_args(&args(&["--scopes=repo:read"])).is_err());
     }
 }

@@ -15,7 +15,7 @@ pub const CODE_PROMPT: &str = "2FA required, please provide the 6 digit code: ";
 
 /// Where the 2FA code comes from if Hub asks for one.
 pub enum SecondFactor<'a> {
-    /// Given up front (`login --otp`).
+    /// Given up front (`DOCKER_CREDENTIAL_HUB_OTP`).
     Code(&'a Secret<String>),
     /// Ask on the terminal, if there is one.
     Prompt,

@@ -68,7 +68,7 @@ Docker runs the protocol actions; they read the request on stdin:
   version   print the version
 
 Commands for people and scripts (errors on stderr):
-  login [--username U] [--password-stdin] [--otp CODE] [--create-token [--scopes S,...]]
+  login [--username U] [--password-stdin] [--create-token [--scopes S,...]]
             log in to Docker Hub; stores the credentials and caches a Hub JWT
   token     print a valid Docker Hub JWT (for `Authorization: Bearer`)
   logout    forget the Docker Hub credentials and the cached JWT

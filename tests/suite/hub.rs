@@ -335,7 +335,7 @@ fn login_with_otp_completes_two_factor() {
         return;
     };
     fx.hub.enable_two_factor();
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "Login Succeeded\n");
 
@@ -362,7 +362,7 @@ fn login_with_a_wrong_code_fails_and_stores_nothing() {
         return;
     };
     fx.hub.enable_two_factor();
-    let out = fx.login(PASSWORD, &["--otp", "654321"], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, "654321")]);
     let line = assert_one_line_failure(&out);
     assert!(line.contains("two-factor code"), "{line}");
     assert!(!line.contains("654321"), "{line}");
@@ -371,14 +371,33 @@ fn login_with_a_wrong_code_fails_and_stores_nothing() {
 }
 
 #[test]
-fn login_for_a_2fa_account_without_terminal_or_otp_names_otp() {
+fn a_code_variable_that_is_no_code_is_refused_before_hub_is_asked() {
+    let Some(fx) = Fixture::keyutils() else {
+        return;
+    };
+    fx.hub.enable_two_factor();
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, "my password!")]);
+    let line = assert_one_line_failure(&out);
+    assert!(line.contains(OTP_ENV), "{line}");
+    assert!(!line.contains("password!"), "{line}");
+    assert!(fx.hub.requests().is_empty(), "nothing is sent");
+    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let line = assert_one_line_failure(&out);
+    assert!(line.contains(OTP_ENV), "{line}");
+    assert!(!line.contains(OTP_CODE), "{line}");
+    assert!(fx.hub.requests().is_empty(), "nothing is sent");
+    assert_not_found(fx.env.as_ref(), HUB_KEY);
+}
+
+#[test]
+fn login_for_a_2fa_account_without_terminal_or_code_names_the_code_variable() {
     let Some(fx) = Fixture::keyutils() else {
         return;
     };
     fx.hub.enable_two_factor();
     let out = fx.login(PASSWORD, &[], &[]);
     let line = assert_one_line_failure(&out);
-    assert!(line.contains("--otp"), "{line}");
+    assert!(line.contains(OTP_ENV), "{line}");
     assert_eq!(fx.hub.count(TWO_FA_LOGIN), 0);
     assert_not_found(fx.env.as_ref(), HUB_KEY);
 }
@@ -509,16 +528,19 @@ fn thirty_two_parallel_token_calls_make_exactly_one_login() {
 }
 
 #[test]
-fn a_2fa_account_whose_token_expired_gets_told_to_use_login_otp() {
+fn a_2fa_account_whose_token_expired_gets_told_to_log_in_with_a_code() {
     let Some(fx) = Fixture::keyutils() else {
         return;
     };
     fx.hub.enable_two_factor();
     fx.hub.set_token_lifetime(-10);
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
     assert!(out.status.success(), "{}", describe(&out));
     let line = assert_one_line_failure(&fx.token());
-    assert!(line.contains(&format!("`{NAME} login --otp")), "{line}");
+    assert!(
+        line.contains(&format!("`{OTP_ENV}=CODE {NAME} login")),
+        "{line}"
+    );
     assert_eq!(
         fx.hub.count(TWO_FA_LOGIN),
         1,
@@ -1010,7 +1032,7 @@ fn token_prompts_for_the_code_when_a_2fa_token_expired() {
     };
     fx.hub.enable_two_factor();
     fx.hub.set_token_lifetime(-10);
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
     assert!(out.status.success(), "{}", describe(&out));
     fx.hub.set_token_lifetime(3600);
     let bin = sh_quote(&helper_bin().display().to_string());

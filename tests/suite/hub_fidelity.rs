@@ -211,14 +211,14 @@ fn an_expired_two_factor_token_says_start_again_and_blames_no_code() {
     fx.hub.set_two_factor_lifetime(1);
     // Hub takes its time with the code: the token expires while the request is on its way.
     fx.hub.then(TWO_FA_LOGIN, Reply::Slow(2000));
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
     let line = assert_one_line_failure(&out);
     assert!(line.contains("start the login again"), "{line}");
     assert!(!line.contains("rejected the two-factor code"), "{line}");
     assert_eq!(fx.hub.count(TWO_FA_LOGIN), 1);
     // A token that expired before the code was typed is not even sent.
     fx.hub.set_two_factor_lifetime(-1);
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
     let line = assert_one_line_failure(&out);
     assert!(line.contains("start the login again"), "{line}");
     assert_eq!(fx.hub.count(TWO_FA_LOGIN), 1);
@@ -231,7 +231,7 @@ fn the_mock_accepts_a_two_factor_token_once() {
         return;
     };
     fx.hub.enable_two_factor();
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE], &[]);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
     assert!(out.status.success(), "{}", describe(&out));
     let token = fx.hub.login_2fa_tokens().pop().unwrap();
     let body = serde_json::json!({"login_2fa_token": token, "code": OTP_CODE}).to_string();
@@ -356,7 +356,7 @@ fn login_create_token_stores_a_scoped_pat_and_token_uses_it() {
     fx.hub.enable_two_factor();
     // The login's JWT goes stale two seconds after the login, so that `token` logs in again.
     fx.hub.set_token_lifetime(62);
-    let out = fx.login(PASSWORD, &["--otp", OTP_CODE, "--create-token"], &[]);
+    let out = fx.login(PASSWORD, &["--create-token"], &[(OTP_ENV, OTP_CODE)]);
     assert!(out.status.success(), "{}", describe(&out));
     let created = fx.hub.created_tokens();
     assert_eq!(created.len(), 1);

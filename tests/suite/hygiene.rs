@@ -589,6 +589,13 @@ fn login(w: &World, path: &str, secret: &str, more: &[&str], expect: Expect) -> 
     w.run(path, &args, format!("{secret}\n"), expect)
 }
 
+/// A login with the two-factor code in the environment, where `login` reads it.
+fn login_otp(w: &World, path: &str, secret: &str, code: &str, expect: Expect) -> Output {
+    let args = ["login", "--username", USERNAME, "--password-stdin"];
+    let env = [("DOCKER_CREDENTIAL_HUB_OTP", code)];
+    w.run_with(path, &args, format!("{secret}\n"), &env, expect)
+}
+
 fn hub_paths(w: &World) {
     let c = &w.c;
     let out = login(w, "login, password", &c.password, &[], Expect::Ok);
@@ -670,24 +677,18 @@ fn hub_paths(w: &World) {
 
     // Two-factor authentication.
     w.hub.enable_two_factor();
-    login(
-        w,
-        "login, 2FA with --otp",
-        &c.password,
-        &["--otp", &c.otp],
-        Expect::Ok,
-    );
+    login_otp(w, "login, 2FA with a code", &c.password, &c.otp, Expect::Ok);
     assert!(w.hub.count(TWO_FA_LOGIN) >= 1);
-    login(
+    login_otp(
         w,
-        "login, 2FA with a wrong --otp",
+        "login, 2FA with a wrong code",
         &c.password,
-        &["--otp", &c.wrong_otp],
+        &c.wrong_otp,
         Expect::Fail,
     );
     login(
         w,
-        "login, 2FA without --otp and no terminal",
+        "login, 2FA without a code and no terminal",
         &c.password,
         &[],
         Expect::Fail,
@@ -699,11 +700,11 @@ fn hub_paths(w: &World) {
         Expect::Ok,
     );
     w.hub.set_token_lifetime(-10);
-    login(
+    login_otp(
         w,
-        "login, 2FA with --otp (token expires)",
+        "login, 2FA with a code (token expires)",
         &c.password,
-        &["--otp", &c.otp],
+        &c.otp,
         Expect::Ok,
     );
     w.hub.set_token_lifetime(3600);

@@ -10,6 +10,8 @@ use super::mock_hub::{ACCESS_TOKEN, MockHub, OTP_CODE, PASSWORD, USERNAME};
 
 pub const HUB_KEY: &str = "https://index.docker.io/v1/";
 pub const NAME: &str = "docker-credential-hub";
+/// Where `login` takes the two-factor code from.
+pub const OTP_ENV: &str = "DOCKER_CREDENTIAL_HUB_OTP";
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One test's world: a private keychain and a mock Hub.
