@@ -355,7 +355,10 @@ fn volatile_fix(sel: &Selection) -> String {
     }
     let new_bus =
         "`export DBUS_SESSION_BUS_ADDRESS=$(dbus-daemon --session --fork --print-address=1)`";
-    match &sel.reason {
+    let headless = format!(
+        "; on a machine without a desktop, `pass` keeps them on disk instead: `pass init <your GPG key id>`, then `{NAME} configure --backend pass`"
+    );
+    let fix = match &sel.reason {
         Reason::Fallback(NoSecretService::BusUnreachable { .. }) => {
             let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
             format!(
@@ -368,7 +371,8 @@ fn volatile_fix(sel: &Selection) -> String {
         _ => format!(
             "start a Secret Service on the session bus: {START}, or KeePassXC with Secret Service integration"
         ),
-    }
+    };
+    fix + &headless
 }
 
 /// Write, read back and delete a throwaway internal entry, timed.
@@ -447,29 +451,10 @@ fn check_jwt(r: &mut Report, kc: &dyn Keychain) {
 
 /// `2025-03-01 12:00:00 UTC`, without pulling in a date crate.
 fn utc(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let Ok(ts) = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX)) else {
+        return format!("{unix} (Unix time, beyond the calendar)");
+    };
+    ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 fn in_words(secs: u64) -> String {
@@ -490,6 +475,7 @@ mod tests {
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
         assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+        assert!(utc(u64::MAX).contains("beyond the calendar"));
     }
 
     #[test]

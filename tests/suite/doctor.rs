@@ -68,6 +68,14 @@ fn a_healthy_secret_service_setup_passes() {
         return;
     };
     let path = write_config(&env, r#"{"credsStore": "hub"}"#);
+    // podman and skopeo wired by the user's own drop-in, which doctor accepts as ours.
+    let drop_ins = env.home().join(".config/containers/registries.conf.d");
+    std::fs::create_dir_all(&drop_ins).unwrap();
+    std::fs::write(
+        drop_ins.join("10-mine.conf"),
+        "credential-helpers = [\"hub\"]\n",
+    )
+    .unwrap();
     let out = doctor(&env, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let l = lines(&out);
@@ -89,6 +97,9 @@ fn a_healthy_secret_service_setup_passes() {
         )
     );
     line(&l, "ok   credHelpers: none");
+    if crate::support::tools::on_path("podman") {
+        assert!(line(&l, "ok   podman/skopeo: ").ends_with("10-mine.conf names this helper"));
+    }
     assert!(
         line(&l, "ok   keychain: ").starts_with("ok   keychain: Secret Service ("),
         "{l:?}"
@@ -97,7 +108,8 @@ fn a_healthy_secret_service_setup_passes() {
     line(&l, "info cached Hub JWT: none");
     assert_eq!(
         l.last().unwrap(),
-        "docker-credential-hub doctor: everything works"
+        "docker-credential-hub doctor: everything works",
+        "{l:#?}"
     );
     assert!(
         !l.iter()
@@ -168,6 +180,12 @@ fn no_dbus_at_all_warns_that_keyutils_forgets_at_reboot_and_says_the_fix() {
     );
     assert!(
         kc.contains("`gnome-keyring-daemon --unlock --components=secrets --daemonize`"),
+        "{kc}"
+    );
+    assert!(
+        kc.contains(
+            "`pass init <your GPG key id>`, then `docker-credential-hub configure --backend pass`"
+        ),
         "{kc}"
     );
     assert!(line(&l, "ok   probe: ").contains("wrote, read back and deleted"));
