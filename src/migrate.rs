@@ -286,6 +286,40 @@ mod tests {
     }
 
     #[test]
+    fn store_verified_keeps_only_what_reads_back_and_drops_a_hub_token() {
+        use crate::keychain::memory::Memory;
+        use crate::secret::Secret;
+        let kc = Memory::default();
+        kc.set_internal(HUB_JWT, &Secret::new("old.jwt.value".into()))
+            .unwrap();
+        let other = Found {
+            key: "ghcr.io".into(),
+            cred: Stored::new("bob", "pw"),
+            origin: Origin::Auths,
+        };
+        store_verified(&kc, &other).unwrap();
+        assert_eq!(kc.get("ghcr.io").unwrap(), Some(Stored::new("bob", "pw")));
+        assert!(kc.get_internal(HUB_JWT).unwrap().is_some(), "not a Hub key");
+        let hub = Found {
+            key: "docker.io".into(),
+            cred: Stored::new("alice", "pw2"),
+            origin: Origin::Helper("pass".into()),
+        };
+        store_verified(&kc, &hub).unwrap();
+        assert!(
+            kc.get_internal(HUB_JWT).unwrap().is_none(),
+            "a cached Hub JWT may belong to another account"
+        );
+
+        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
+        let err = store_verified(&kc, &other).unwrap_err();
+        assert!(
+            matches!(err, MoveError::Keychain(KeychainError::SecretServiceLocked)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn auth_base64_tolerates_line_breaks_like_go() {
         let enc = b64("user:password-long-enough-to-wrap");
         let wrapped = format!("{}\r\n{}", &enc[..10], &enc[10..]);

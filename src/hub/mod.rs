@@ -141,3 +141,78 @@ pub fn api_url() -> Result<String, HubError> {
 pub fn printable(text: &str) -> String {
     redact::sanitize(text, &[])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keychain::memory::Memory;
+    use base64::Engine;
+
+    fn jwt(payload: &str) -> Secret<String> {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        Secret::new(format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(payload),
+            b64("sig")
+        ))
+    }
+
+    #[test]
+    fn hub_credentials_come_from_the_hub_key_first_then_an_alias() {
+        let kc = Memory::default();
+        assert_eq!(stored_hub_credentials(&kc).unwrap(), None);
+        kc.store("ghcr.io", &Stored::new("x", "y")).unwrap();
+        kc.store("docker.io", &Stored::new("alias", "a")).unwrap();
+        assert_eq!(
+            stored_hub_credentials(&kc).unwrap(),
+            Some(Stored::new("alias", "a"))
+        );
+        kc.store(registry::HUB_KEY, &Stored::new("main", "m"))
+            .unwrap();
+        assert_eq!(
+            stored_hub_credentials(&kc).unwrap(),
+            Some(Stored::new("main", "m"))
+        );
+        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
+        assert!(stored_hub_credentials(&kc).is_err());
+    }
+
+    #[test]
+    fn the_cached_jwt_status_reads_expiry_and_username_without_hub() {
+        let kc = Memory::default();
+        assert_eq!(cached_jwt_status(&kc), CachedJwt::Absent);
+        let later = jwt::now_unix() + 3600;
+        cache::write(
+            &kc,
+            &jwt(&format!(r#"{{"exp":{later},"username":"alice"}}"#)),
+        )
+        .unwrap();
+        assert_eq!(
+            cached_jwt_status(&kc),
+            CachedJwt::Valid {
+                expires_at_unix: later,
+                username: Some("alice".into())
+            }
+        );
+        assert!(cache::fresh(&kc).unwrap().is_some());
+        // Within the freshness margin counts as expired: `token` would log in again.
+        let soon = jwt::now_unix() + 10;
+        cache::write(&kc, &jwt(&format!(r#"{{"exp":{soon}}}"#))).unwrap();
+        assert_eq!(
+            cached_jwt_status(&kc),
+            CachedJwt::Expired {
+                expired_at_unix: soon
+            }
+        );
+        assert!(cache::fresh(&kc).unwrap().is_none());
+        cache::write(&kc, &jwt(r#"{"username":"no-exp"}"#)).unwrap();
+        assert_eq!(cached_jwt_status(&kc), CachedJwt::Malformed);
+        cache::write(&kc, &Secret::new("not a jwt".into())).unwrap();
+        assert_eq!(cached_jwt_status(&kc), CachedJwt::Malformed);
+        assert!(cache::clear(&kc).unwrap());
+        assert_eq!(cached_jwt_status(&kc), CachedJwt::Absent);
+        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
+        assert!(matches!(cached_jwt_status(&kc), CachedJwt::Error(_)));
+    }
+}

@@ -3,6 +3,9 @@
 //! kernel keyutils. Each worker owns a disjoint share of the keys, so it can check every
 //! answer against an exact model of its keys while the others run; `list` is checked for
 //! the worker's own keys, and the full state against the union of the models at the end.
+//!
+//! `DOCKER_CREDENTIAL_HUB_SKIP_SOAK=1` skips both in an everyday `cargo test` (a minute
+//! saved); with `CI` set the switch is ignored, so `.ci/run` always soaks.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -145,6 +148,19 @@ fn worker(
     (t, model)
 }
 
+/// True when the developer asked to skip the soaks and this is not CI.
+fn skipped() -> bool {
+    if std::env::var_os("DOCKER_CREDENTIAL_HUB_SKIP_SOAK").is_none() {
+        return false;
+    }
+    if std::env::var_os("CI").is_some() {
+        eprintln!("DOCKER_CREDENTIAL_HUB_SKIP_SOAK is ignored because CI is set");
+        return false;
+    }
+    eprintln!("SKIP: soak (DOCKER_CREDENTIAL_HUB_SKIP_SOAK is set)");
+    true
+}
+
 fn soak(env: &dyn TestEnv, name: &str) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let seconds: u64 = std::env::var("SOAK_SECONDS")
@@ -215,6 +231,9 @@ fn soak(env: &dyn TestEnv, name: &str) {
 
 #[test]
 fn soak_secret_service() {
+    if skipped() {
+        return;
+    }
     let Some(session) = KeyringSession::start() else {
         return;
     };
@@ -233,6 +252,9 @@ fn soak_secret_service() {
 
 #[test]
 fn soak_keyutils() {
+    if skipped() {
+        return;
+    }
     let Some(env) = KeyutilsEnv::new() else {
         return;
     };
