@@ -79,8 +79,11 @@ Commands for people and scripts (errors on stderr):
             check the whole setup, one line per check
 
 Environment:
-  DOCKER_CREDENTIAL_HUB_BACKEND=auto|secret-service|pass|keyutils   keychain choice (default auto)
-  DOCKER_CREDENTIAL_HUB_TIMEOUT=SECONDS            keychain, network and helper deadline (default 30)
-  DOCKER_CREDENTIAL_HUB_DEBUG=1                    trace on stderr, secrets redacted
-  DOCKER_HUB_API_URL=URL                           Docker Hub API (default https://hub.docker.com)
+  DOCKER_CREDENTIAL_HUB_BACKEND=NAME   keychain: auto (default); secret-service, pass or
+                                       keyutils on Linux, macos-keychain, wincred
+  DOCKER_CREDENTIAL_HUB_SERVICE=NAME   a separate set of credentials (default docker-credential-hub)
+  DOCKER_CREDENTIAL_HUB_OTP=CODE       the two-factor code for `login` without a terminal
+  DOCKER_CREDENTIAL_HUB_TIMEOUT=SECONDS keychain, network and helper deadline (default 30)
+  DOCKER_CREDENTIAL_HUB_DEBUG=1        trace on stderr, secrets redacted
+  DOCKER_HUB_API_URL=URL               Docker Hub API (default https://hub.docker.com)
 ";
