@@ -143,18 +143,23 @@ impl SecretService {
         map_error(e, &self.deadline)
     }
 
-    /// The items for `key` under `service`, newest first; a locked one is an error.
-    fn find(&self, service: &str, key: &str) -> Result<Vec<OwnedObjectPath>> {
-        let attrs = BTreeMap::from([("service", service), ("username", key)]);
+    /// The items with these attributes; a locked one is an error, never "not there".
+    fn search_unlocked(&self, attrs: &BTreeMap<&str, &str>) -> Result<Vec<OwnedObjectPath>> {
         let found = self
             .client
             .borrow_mut()
-            .search(&attrs)
+            .search(attrs)
             .map_err(|e| self.err(e))?;
         if !found.locked.is_empty() {
             return Err(KeychainError::SecretServiceLocked);
         }
-        let mut paths = found.unlocked;
+        Ok(found.unlocked)
+    }
+
+    /// The items for `key` under `service`, newest first; a locked one is an error.
+    fn find(&self, service: &str, key: &str) -> Result<Vec<OwnedObjectPath>> {
+        let attrs = BTreeMap::from([("service", service), ("username", key)]);
+        let mut paths = self.search_unlocked(&attrs)?;
         newest_first(&mut paths);
         Ok(paths)
     }
@@ -348,20 +353,13 @@ impl Keychain for SecretService {
 
     fn list(&self) -> Result<BTreeMap<String, String>> {
         let attrs = BTreeMap::from([("service", self.service.as_str())]);
-        let found = self
-            .client
-            .borrow_mut()
-            .search(&attrs)
-            .map_err(|e| self.err(e))?;
-        if !found.locked.is_empty() {
-            return Err(KeychainError::SecretServiceLocked);
-        }
+        let unlocked = self.search_unlocked(&attrs)?;
         let index = self.read_index()?;
         let by_path: HashMap<&str, (&String, &Indexed)> = index
             .iter()
             .map(|(url, i)| (i.path.as_str(), (url, i)))
             .collect();
-        let mut paths = found.unlocked;
+        let mut paths = unlocked;
         // Oldest first, so that the newest item of a key is inserted last and wins.
         newest_first(&mut paths);
         paths.reverse();
