@@ -351,6 +351,12 @@ mod os {
     }
 
     fn platform() -> Option<NativeEnv> {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            eprintln!(
+                "SKIP: the Secret Service, pass, keyutils, docker CLI, podman, Hub and hardening tiers need Linux and are compiled out here; .ci/run runs them on Linux"
+            )
+        });
         if std::env::var_os("DOCKER_CREDENTIAL_HUB_NATIVE_TESTS").is_none() {
             skip(
                 "the native-keychain tier uses this machine's own keychain; set DOCKER_CREDENTIAL_HUB_NATIVE_TESTS=1 to run it",
