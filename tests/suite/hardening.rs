@@ -21,6 +21,19 @@ use crate::support::mock_hub::{LOGIN, PASSWORD, Reply, USERNAME};
 /// A uid no account has.
 const OTHER_UID: u32 = 4242;
 
+/// The child drops to the throwaway uid (and gid) before it runs.
+fn run_as_other_user(cmd: &mut Command) {
+    // SAFETY: setgid/setuid are async-signal-safe and touch no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgid(OTHER_UID) != 0 || libc::setuid(OTHER_UID) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -560,15 +573,7 @@ fn commands_that_read_secrets_are_not_dumpable() {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: setgid/setuid are async-signal-safe and touch no memory of ours.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setgid(OTHER_UID) != 0 || libc::setuid(OTHER_UID) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        run_as_other_user(&mut cmd);
         if args == ["token"] {
             // `token` needs stored credentials to log in with (and so wait on the network).
             let mut store = Command::new("keyctl");
@@ -585,15 +590,7 @@ fn commands_that_read_secrets_are_not_dumpable() {
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // SAFETY: as above.
-            unsafe {
-                store.pre_exec(|| {
-                    if libc::setgid(OTHER_UID) != 0 || libc::setuid(OTHER_UID) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            run_as_other_user(&mut store);
             let mut s = store.spawn().unwrap();
             {
                 use std::io::Write;
