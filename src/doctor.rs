@@ -57,7 +57,7 @@ pub fn run(args: &[String]) -> ExitCode {
             "--network" => network = true,
             "-h" | "--help" => {
                 println!(
-                    "{USAGE}\n\nChecks which binary docker runs, config.json, the keychain (with a write/read/delete probe)\nand the cached Hub JWT; --network also asks the Docker Hub API whether it answers."
+                    "{USAGE}\n\nChecks which binary docker runs, config.json, the keychain (with a write/read/delete probe)\nand the cached Hub JWT; --network also asks the Docker Hub API whether it answers and\nreads the pull quota of the stored account (or of anonymous pulls) from the registry."
                 );
                 return ExitCode::SUCCESS;
             }
@@ -70,18 +70,21 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut r = Report::default();
     check_binary(&mut r);
     check_config(&mut r);
+    check_auth_config(&mut r);
     // A wedged keychain must not hang doctor: each check waits at most the deadline.
     check_containers(&mut r);
     let deadline = Deadline::after(settings::timeout());
     check_record(&mut r);
-    if let Some(kc) = check_keychain(&mut r, &deadline) {
+    let kc = check_keychain(&mut r, &deadline);
+    if let Some(kc) = kc.as_deref() {
         deadline.renew();
-        check_probe(&mut r, kc.as_ref());
+        check_probe(&mut r, kc);
         deadline.renew();
-        check_jwt(&mut r, kc.as_ref());
+        check_jwt(&mut r, kc);
     }
     if network {
-        check_network(&mut r);
+        deadline.renew();
+        check_network(&mut r, kc.as_deref());
     }
     if r.failures == 0 {
         println!(
@@ -99,7 +102,7 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn check_network(r: &mut Report) {
+fn check_network(r: &mut Report, kc: Option<&dyn Keychain>) {
     match hub::ping_api(settings::timeout()) {
         Ok(what) => r.line(
             Status::Ok,
@@ -115,6 +118,108 @@ fn check_network(r: &mut Report) {
             ),
         ),
     }
+    check_pull_quota(r, kc);
+}
+
+/// The pull quota of the stored Hub account (or of anonymous pulls from here), read as
+/// Docker documents it; a service that fails is one line, and the checks go on.
+fn check_pull_quota(r: &mut Report, kc: Option<&dyn Keychain>) {
+    match hub::pull_quota(kc, settings::timeout()) {
+        Ok(q) if q.exhausted() => r.line(
+            Status::Warn,
+            format!(
+                "pull quota: {} — fix: wait for the window to move on{}",
+                q.describe(),
+                if q.per_address() {
+                    format!(", or log in (`docker login` or `{NAME} login`) to pull on your account's quota")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        Ok(q) => r.line(Status::Ok, format!("pull quota: {}", q.describe())),
+        Err(hub::HubError::Rejected(m)) => r.line(
+            Status::Fail,
+            format!(
+                "pull quota: {m} — fix: log in again with a current password or access token: `docker login` or `{NAME} login`"
+            ),
+        ),
+        Err(hub::HubError::Unavailable(m)) => r.line(
+            Status::Warn,
+            format!(
+                "pull quota: cannot check it: {m} — fix: check the network connection, HTTPS_PROXY/NO_PROXY, DOCKER_HUB_AUTH_URL and DOCKER_HUB_REGISTRY_URL"
+            ),
+        ),
+    }
+}
+
+const AUTH_CONFIG_VAR: &str = "DOCKER_AUTH_CONFIG";
+
+/// docker CLI 28.3 and later reads credentials from `DOCKER_AUTH_CONFIG` before any
+/// credential store (docker/cli `cli/config/configfile/file.go`, `GetCredentialsStore`): a
+/// non-empty value is loaded as config.json is, its `auths` answer first and the configured
+/// store only for the rest, and a value it cannot load is ignored whole. Only the registries
+/// it names are shown, never a value.
+fn check_auth_config(r: &mut Report) {
+    let Some(raw) = std::env::var_os(AUTH_CONFIG_VAR).filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let fix = format!("fix: unset {AUTH_CONFIG_VAR}, or correct it");
+    match auth_config_registries(raw.as_encoded_bytes()) {
+        Err(why) => r.line(
+            Status::Warn,
+            format!("{AUTH_CONFIG_VAR} is set but {why}, so docker ignores all of it — {fix}"),
+        ),
+        Ok(registries) if registries.is_empty() => r.line(
+            Status::Warn,
+            format!(
+                "{AUTH_CONFIG_VAR} is set but holds no registries; docker (CLI 28.3 and later) reads it before this helper — fix: unset {AUTH_CONFIG_VAR}"
+            ),
+        ),
+        Ok(registries) => r.line(
+            Status::Warn,
+            format!(
+                "{AUTH_CONFIG_VAR} is set: docker (CLI 28.3 and later) takes the credentials for {} from it, not from this helper — fix: unset {AUTH_CONFIG_VAR} to use the keychain for them",
+                registries.join(", ")
+            ),
+        ),
+    }
+}
+
+/// The registries (keys of `auths`) a `DOCKER_AUTH_CONFIG` value holds, made printable, or
+/// why docker cannot load it: not config.json's shape, or an `auth` that is not base64 of
+/// `user:password` with a user (docker/cli `configfile/file.go`, `decodeAuth`).
+fn auth_config_registries(bytes: &[u8]) -> Result<Vec<String>, String> {
+    use base64::Engine;
+    let doc = docker_config::parse(bytes).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (registry, entry) in docker_config::auths(&doc) {
+        let shown = crate::hub::printable(registry);
+        match docker_config::field(entry, "auth") {
+            None => {}
+            Some(serde_json::Value::String(auth)) if auth.is_empty() => {}
+            Some(serde_json::Value::String(auth)) => {
+                // Go's base64 decoder skips line breaks; the secret half is wiped after.
+                let text: String = auth.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(text.as_bytes())
+                    .map(Secret::new)
+                    .ok();
+                let has_user = decoded
+                    .as_ref()
+                    .and_then(|d| d.expose().iter().position(|&b| b == b':'))
+                    .is_some_and(|colon| colon > 0);
+                if !has_user {
+                    return Err(format!(
+                        "its \"auth\" for {shown} is not base64 of user:password"
+                    ));
+                }
+            }
+            Some(_) => return Err(format!("its \"auth\" for {shown} is not a string")),
+        }
+        out.push(shown);
+    }
+    Ok(out)
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -476,6 +581,34 @@ mod tests {
         assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
         assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
         assert!(utc(u64::MAX).contains("beyond the calendar"));
+    }
+
+    #[test]
+    fn docker_auth_config_names_registries_and_refuses_what_docker_ignores() {
+        let ok = br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpTZWNyZXQtMQ=="},"ghcr.io":{"identitytoken":"x"}}}"#;
+        assert_eq!(
+            auth_config_registries(ok).unwrap(),
+            ["https://index.docker.io/v1/", "ghcr.io"]
+        );
+        // Go matches the key case-insensitively; an empty `auth` is no credential.
+        assert_eq!(
+            auth_config_registries(br#"{"AUTHS":{"r.example":{"auth":""}}}"#).unwrap(),
+            ["r.example"]
+        );
+        assert!(auth_config_registries(b"   ").unwrap().is_empty());
+        for (bad, why) in [
+            (&b"{not json"[..], "not valid JSON"),
+            (br#"["a"]"#, "not an object"),
+            (br#"{"auths":{"r":{"auth":"!!!"}}}"#, "not base64"),
+            // base64 of "nocolon" and of ":secret" (no user).
+            (br#"{"auths":{"r":{"auth":"bm9jb2xvbg=="}}}"#, "not base64"),
+            (br#"{"auths":{"r":{"auth":"OnNlY3JldA=="}}}"#, "not base64"),
+            (br#"{"auths":{"r":{"auth":7}}}"#, "not a string"),
+        ] {
+            let e = auth_config_registries(bad).unwrap_err();
+            assert!(e.contains(why), "{e}");
+            assert!(!e.contains("secret") && !e.contains("bm9j"), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,10 @@ pub const HUB_KEY: &str = "https://index.docker.io/v1/";
 /// (docker/cli `internal/oauth/manager`, `accessTokenKey`).
 pub const ACCESS_TOKEN_KEY: &str = "https://index.docker.io/v1/access-token";
 
+/// Where the web login keeps its refresh token, as `<refresh>..<clientID>` (docker/cli
+/// `internal/oauth/manager`, `refreshTokenKey`).
+pub const REFRESH_TOKEN_KEY: &str = "https://index.docker.io/v1/refresh-token";
+
 const HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// True when `url` names Docker Hub's main credential: one of its hosts, with no
@@ -61,8 +65,8 @@ mod tests {
     fn other_urls_are_never_translated() {
         for url in [
             "http://index.docker.io/v1/",
-            "https://index.docker.io/v1/access-token",
-            "https://index.docker.io/v1/refresh-token",
+            ACCESS_TOKEN_KEY,
+            REFRESH_TOKEN_KEY,
             "https://index.docker.io:443/v1/",
             "https://index.docker.io/v2/",
             "https://user@index.docker.io/v1/",

@@ -1,4 +1,5 @@
-//! `login`, `token` and `logout`: the human-facing Hub commands (errors go to stderr).
+//! `login` and `token`: the human-facing Hub commands (errors go to stderr); `logout` is
+//! in `logout.rs`.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -7,11 +8,12 @@ use anyhow::{Context, anyhow, bail};
 
 use super::client::{Hub, HubError};
 use super::login::{self, LoginError, SecondFactor};
+pub use super::logout::logout;
 use super::{cache, stored_hub_credentials, tty};
 use crate::deadline::Deadline;
 use crate::keychain::{self, Keychain, Stored};
 use crate::protocol::TOKEN_USERNAME;
-use crate::registry::{self, ACCESS_TOKEN_KEY, HUB_KEY};
+use crate::registry::{ACCESS_TOKEN_KEY, HUB_KEY};
 use crate::secret::Secret;
 use crate::{NAME, settings};
 
@@ -40,14 +42,15 @@ const DEFAULT_SCOPES: [&str; 2] = ["repo:read", "repo:write"];
 const MAX_PASSWORD: u64 = 64 * 1024;
 
 /// One line on stderr: the failure, then its causes, each of which ends in the fix.
-fn fail(e: &anyhow::Error) -> ExitCode {
+pub(super) fn fail(e: &anyhow::Error) -> ExitCode {
     eprintln!("{NAME}: {e:#}");
     ExitCode::from(1)
 }
 
 /// Open the keychain with its calls bounded by a deadline, which the caller renews after
 /// anything that takes its own time (a Hub login, a prompt).
-fn open_keychain() -> anyhow::Result<(Box<dyn Keychain>, keychain::Selection, Deadline)> {
+pub(super) fn open_keychain() -> anyhow::Result<(Box<dyn Keychain>, keychain::Selection, Deadline)>
+{
     let deadline = Deadline::after(settings::timeout());
     let (kc, selection) = keychain::open(&deadline).context("cannot open the keychain")?;
     Ok((kc, selection, deadline))
@@ -289,8 +292,8 @@ fn prompt_password() -> anyhow::Result<Secret<String>> {
     }
     let password =
         tty::prompt_hidden("Password: ").context("cannot read the password from the terminal")?;
-    if password.expose().is_empty() {
-        bail!("no password given");
+    if is_blank(password.expose()) {
+        bail!("no password given (it was empty or only whitespace)");
     }
     Ok(password)
 }
@@ -311,10 +314,19 @@ fn read_password_stdin() -> anyhow::Result<Secret<String>> {
         .into_text()
         .ok_or_else(|| anyhow!("the password on stdin is not valid UTF-8"))?;
     let password = strip_one_newline(text.expose());
-    if password.is_empty() {
-        bail!("no password on stdin; pipe the password or access token into --password-stdin");
+    if is_blank(password) {
+        bail!(
+            "the password on stdin is empty or only whitespace, which docker login refuses too; pipe the password or access token into --password-stdin"
+        );
     }
     Ok(Secret::new(password.to_string()))
+}
+
+/// A password that is empty once whitespace is trimmed counts as no password, as in
+/// docker/cli `cli/command/registry.go` (`PromptUserForCredentials`); one that is not is
+/// sent as typed, surrounding blanks included.
+fn is_blank(password: &str) -> bool {
+    password.trim().is_empty()
 }
 
 /// As `docker login --password-stdin`: drop one trailing `\n`, then one `\r`.
@@ -390,7 +402,7 @@ fn run_token() -> anyhow::Result<Secret<String>> {
 
 /// The OAuth access token a `docker login` web login (docker CLI 27.2 and later) stored
 /// under `https://index.docker.io/v1/access-token`, while it stays fresh for the margin, and
-/// only for the account of the stored Hub credential. Its refresh token is never used:
+/// only when a Hub credential is stored for the same account. Its refresh token is never used:
 /// nothing in Docker's code refreshes it (docker/cli `internal/oauth/manager`).
 fn web_login_token(kc: &dyn Keychain) -> Result<Option<Secret<String>>, keychain::KeychainError> {
     let Some(access) = kc.get(ACCESS_TOKEN_KEY)? else {
@@ -404,51 +416,21 @@ fn web_login_token(kc: &dyn Keychain) -> Result<Option<Secret<String>>, keychain
         crate::trace!("the web login's access token is not fresh");
         return Ok(None);
     }
-    if let Some(hub) = kc.get(HUB_KEY)?
-        && hub.username != access.username
-    {
-        crate::trace!("the web login's access token belongs to another account");
-        return Ok(None);
+    // docker's web login stores the account's credential under the Hub key with it; without
+    // that credential (logged out, or erased) the token is a leftover and speaks for nobody.
+    match kc.get(HUB_KEY)? {
+        None => {
+            crate::trace!("the web login's access token is not used: no Docker Hub credential");
+            return Ok(None);
+        }
+        Some(hub) if hub.username != access.username => {
+            crate::trace!("the web login's access token belongs to another account");
+            return Ok(None);
+        }
+        Some(_) => {}
     }
     crate::trace!("using the web login's access token");
     Ok(Some(access.secret))
-}
-
-// --------------------------------------------------------------------------------- logout
-
-pub fn logout(args: &[String]) -> ExitCode {
-    if !args.is_empty() {
-        return fail(&anyhow!("logout takes no arguments (usage: {NAME} logout)"));
-    }
-    crate::process::harden();
-    match run_logout() {
-        Ok(true) => {
-            println!("Removed the Docker Hub credentials and token");
-            ExitCode::SUCCESS
-        }
-        Ok(false) => {
-            println!("Not logged in to Docker Hub");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
-}
-
-/// Erase the Hub credentials (docker's key and any alias key `token` would fall back to)
-/// and the cached JWT. `Ok(false)` when there was nothing.
-fn run_logout() -> anyhow::Result<bool> {
-    let (kc, _, _) = open_keychain()?;
-    // Best effort: a refresh finishing after us would cache a token for a logged-out user.
-    let _lock = cache::lock(settings::timeout()).ok();
-    let what = "cannot remove the Docker Hub credentials";
-    let mut removed = kc.erase(HUB_KEY).context(what)?;
-    for key in kc.list().context(what)?.keys() {
-        if registry::is_hub_alias(key) {
-            removed |= kc.erase(key).context(what)?;
-        }
-    }
-    removed |= cache::clear(kc.as_ref()).context(what)?;
-    Ok(removed)
 }
 
 #[cfg(test)]
@@ -466,6 +448,14 @@ mod tests {
         assert_eq!(strip_one_newline("pw\n\n"), "pw\n");
         assert_eq!(strip_one_newline("pw"), "pw");
         assert_eq!(strip_one_newline(" pw \n"), " pw ");
+    }
+
+    #[test]
+    fn blank_passwords_are_no_passwords() {
+        for blank in ["", " ", "\t", " \r\n ", "\u{a0}"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        assert!(!is_blank(" pw "));
     }
 
     #[test]

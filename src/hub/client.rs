@@ -13,17 +13,16 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
 
+use super::http::{self, BodyError, Endpoint, innermost, is_timeout, shown};
 use super::jwt;
 use super::ratelimit::{self, RateLimit};
 use super::redact::sanitize_for;
+use crate::NAME;
 use crate::deadline::{Deadline, secs};
 use crate::secret::Secret;
 use crate::trace;
-use crate::{NAME, VERSION};
 
-pub const DEFAULT_API: &str = "https://hub.docker.com";
 const MAX_TRIES: u32 = 3;
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// More than any Hub answer; a larger one is read no further.
 const MAX_BODY: usize = 1024 * 1024;
 /// How long a `login_2fa_token` is taken to last when it does not say (the spec calls it
@@ -69,70 +68,17 @@ pub struct CreatedToken {
 
 pub struct Hub {
     http: Client,
-    api: String,
+    api: Endpoint,
     deadline: Deadline,
     rate_limit: Cell<Option<RateLimit>>,
-}
-
-/// `DOCKER_HUB_API_URL`, else Docker Hub itself. Plain `http://` is accepted only for a
-/// loopback host (the mock Hub of the tests, a local proxy): every request to Hub carries a
-/// password, a token or a PAT, which must never cross a network in clear text.
-pub fn api_url() -> Result<String, HubError> {
-    let raw = std::env::var("DOCKER_HUB_API_URL")
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_API.to_string());
-    checked_api_url(&raw)
-}
-
-fn checked_api_url(raw: &str) -> Result<String, HubError> {
-    let bad = || {
-        HubError::Unavailable(
-            "DOCKER_HUB_API_URL must be an https:// URL such as https://hub.docker.com; fix or unset it".into(),
-        )
-    };
-    let url = reqwest::Url::parse(raw).map_err(|_| bad())?;
-    match url.scheme() {
-        "https" if url.host().is_some() => {}
-        "http" if is_loopback(&url) => {}
-        "http" if url.host().is_some() => {
-            return Err(HubError::Unavailable(format!(
-                "DOCKER_HUB_API_URL ({}) is plain http:// to a host that is not this machine, and a password or token must never travel in clear text: https is required; use https://, or unset DOCKER_HUB_API_URL",
-                shown(raw)
-            )));
-        }
-        _ => return Err(bad()),
-    }
-    Ok(raw.trim_end_matches('/').to_string())
-}
-
-/// 127.0.0.0/8, ::1 and `localhost`.
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// The API URL for messages: without any `user:password@` part.
-pub(crate) fn shown(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string().trim_end_matches('/').to_string()
-        }
-        Ok(_) => url.to_string(),
-        Err(_) => "(a URL that does not parse)".into(),
-    }
 }
 
 /// A complete answer other than 429/5xx. `body` is `None` when it is not JSON.
 struct Answer {
     status: u16,
+    /// Which try this answer came to (1 for the first). A later one means an earlier try
+    /// may have reached Hub without its answer reaching us.
+    attempt: u32,
     content_type: Option<String>,
     body: Option<Value>,
 }
@@ -157,28 +103,8 @@ impl Answer {
 impl Hub {
     /// A client whose whole operation, retries included, must end within `timeout`.
     pub fn new(timeout: Duration) -> Result<Hub, HubError> {
-        let api = api_url()?;
-        // reqwest is built with `rustls-no-provider`: pick ring once per process. An
-        // error only means a provider is installed already, which is what we want.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        // Proxies: reqwest reads HTTP(S)_PROXY/ALL_PROXY/NO_PROXY itself, except for a
-        // loopback http:// Hub, which is reached directly: its requests carry secrets in clear
-        // text, which must not leave this machine. Certificates: the OS trust store, so
-        // corporate CAs work.
-        let mut builder = Client::builder();
-        if api.starts_with("http://") {
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .user_agent(format!("{NAME}/{VERSION}"))
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
-            .timeout(timeout)
-            // Never resend a password body to wherever a redirect points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                HubError::Unavailable(format!("cannot set up the HTTPS client: {}", innermost(&e)))
-            })?;
+        let api = http::API.endpoint()?;
+        let http = api.client(timeout)?;
         Ok(Hub {
             http,
             api,
@@ -189,7 +115,7 @@ impl Hub {
 
     /// The API URL, fit for messages.
     pub fn api(&self) -> String {
-        shown(&self.api)
+        self.api.shown()
     }
 
     /// A person just typed something: the network deadline starts over.
@@ -244,25 +170,42 @@ impl Hub {
     }
 
     /// `POST /v2/users/2fa-login`: the second step, with the TOTP code.
+    ///
+    /// The spec documents only `401 {detail}` for a refusal, and Hub's wording for a
+    /// `login_2fa_token` that expired or was already used is unconfirmed, so its text decides
+    /// nothing. A stale login token is told from a wrong code by what is known for sure: the
+    /// token's own expiry (its `exp` when it is a JWT), a refusal that answered a repeated
+    /// try (the first may have reached Hub and used up the single-use token before its
+    /// answer was lost), and a refusal by another 4xx status (Hub no longer knows the login).
     pub fn second_factor(
         &self,
         login: &TwoFactorToken,
         code: &Secret<String>,
     ) -> Result<Secret<String>, HubError> {
         if Instant::now() >= login.expires {
-            return Err(two_factor_expired());
+            return Err(two_factor_stale(Stale::Expired));
         }
         let body = json!({"login_2fa_token": login.token.expose(), "code": code.expose()});
         let secrets = [login.token.expose().as_str(), code.expose()];
         let answer = self.post("/v2/users/2fa-login", &body, None)?;
+        let detail = |fallback: &str| answer.detail(None, &secrets, fallback);
         match answer.status {
             200 => self.jwt_from(&answer, "token"),
-            // The code was sent too late to tell: the token, not the code, is what expired.
-            401 if Instant::now() >= login.expires => Err(two_factor_expired()),
+            // The code arrived too late to tell: the token, not the code, is what expired.
+            401 if Instant::now() >= login.expires => Err(two_factor_stale(Stale::Expired)),
+            401 if answer.attempt > 1 => {
+                trace!("the second factor was refused on try {}", answer.attempt);
+                Err(two_factor_stale(Stale::UsedByAnEarlierTry))
+            }
             401 => Err(HubError::Rejected(format!(
-                "Docker Hub rejected the two-factor code: {}; codes change every 30 s: try again with the current one, and if it is refused again, start the login again",
-                answer.detail(None, &secrets, "HTTP 401")
+                "Docker Hub rejected the two-factor code: {}; codes change every 30 s: start the login again and type the current one",
+                detail("HTTP 401")
             ))),
+            400 | 403 | 404 | 410 => Err(two_factor_stale(Stale::Refused(format!(
+                "HTTP {}: {}",
+                answer.status,
+                detail("no explanation given")
+            )))),
             _ => Err(self.unexpected(&answer, None, &secrets)),
         }
     }
@@ -351,7 +294,7 @@ impl Hub {
 
     /// One harmless GET, no retries: any HTTP answer means the API is reachable.
     pub fn ping(&self) -> Result<(u16, Duration), HubError> {
-        let url = format!("{}/v2/", self.api);
+        let url = self.api.join("/v2/");
         let start = Instant::now();
         let result = self
             .http
@@ -410,7 +353,7 @@ impl Hub {
         body: &Value,
         bearer: Option<&Secret<String>>,
     ) -> Result<Answer, HubError> {
-        let url = format!("{}{path}", self.api);
+        let url = self.api.join(path);
         let shown_url = shown(&url);
         let bytes = Secret::new(serde_json::to_vec(body).expect("a JSON value always serialises"));
         let mut attempt = 0;
@@ -471,6 +414,7 @@ impl Hub {
                             Ok((content_type, body)) => {
                                 return Ok(Answer {
                                     status,
+                                    attempt,
                                     content_type,
                                     body,
                                 });
@@ -538,19 +482,12 @@ impl Hub {
     /// The body, read while it streams and never past the cap: a huge or endless answer
     /// costs at most `MAX_BODY` of memory and ends at once.
     fn read_body(&self, resp: Response) -> Result<(Option<String>, Option<Value>), BodyError> {
-        use std::io::Read;
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|s| sanitize_for(s, None, &[]));
-        let mut bytes = Vec::new();
-        resp.take(MAX_BODY as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(BodyError::Read)?;
-        if bytes.len() > MAX_BODY {
-            return Err(BodyError::TooLarge);
-        }
+        let bytes = http::read_capped(resp, MAX_BODY)?;
         Ok((content_type, serde_json::from_slice(&bytes).ok()))
     }
 
@@ -607,9 +544,22 @@ impl Hub {
     }
 }
 
-fn two_factor_expired() -> HubError {
+/// Why a two-factor login cannot be finished, whatever the code.
+enum Stale {
+    Expired,
+    UsedByAnEarlierTry,
+    /// Hub refused the login token itself (a 4xx other than 401), with its words.
+    Refused(String),
+}
+
+fn two_factor_stale(why: Stale) -> HubError {
+    let why = match why {
+        Stale::Expired => "the two-factor login expired before the code reached Docker Hub (its login token lasts only a short time)".to_string(),
+        Stale::UsedByAnEarlierTry => "the two-factor login token was used up by an earlier try whose answer was lost (it works only once), so Docker Hub refused the retry".to_string(),
+        Stale::Refused(what) => format!("Docker Hub no longer accepts this two-factor login ({what})"),
+    };
     HubError::Rejected(format!(
-        "the two-factor login expired before the code reached Docker Hub (its login token lasts only a short time and works once); start the login again with `{NAME} login`"
+        "{why}; the code is not at fault: start the login again with `{NAME} login`"
     ))
 }
 
@@ -625,88 +575,14 @@ fn two_factor_expiry(token: &str) -> Instant {
     }
 }
 
-enum BodyError {
-    Read(std::io::Error),
-    TooLarge,
-}
-
-fn is_timeout(e: &std::io::Error) -> bool {
-    let mut cur: &(dyn std::error::Error + 'static) = e;
-    loop {
-        if let Some(re) = cur.downcast_ref::<reqwest::Error>()
-            && re.is_timeout()
-        {
-            return true;
-        }
-        if let Some(io) = cur.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return true;
-        }
-        match cur.source() {
-            Some(next) => cur = next,
-            None => return false,
-        }
-    }
-}
-
 /// 0.5 s, then 1 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64 << (attempt.saturating_sub(1)).min(4))
 }
 
-/// The root cause of a transport error ("Connection refused (os error 111)"), which names
-/// no URL and so cannot carry credentials embedded in one.
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    sanitize_for(&cur.to_string(), None, &[])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_urls_are_shown_without_credentials() {
-        assert_eq!(
-            shown("https://u:p@hub.example/x@y"),
-            "https://hub.example/x@y"
-        );
-        assert_eq!(shown("http://127.0.0.1:80"), "http://127.0.0.1:80");
-    }
-
-    #[test]
-    fn plain_http_is_only_for_loopback() {
-        for ok in [
-            "http://127.0.0.1:5000",
-            "http://127.8.9.10",
-            "http://[::1]:80",
-            "http://localhost:1",
-            "http://LOCALHOST",
-            "https://hub.docker.com",
-        ] {
-            assert!(checked_api_url(ok).is_ok(), "{ok}");
-        }
-        for refused in [
-            "http://hub.docker.com",
-            "http://10.0.0.1",
-            "http://localhost.evil.example",
-            "http://[::2]",
-            "http://127.0.0.1.nip.io",
-        ] {
-            let e = checked_api_url(refused).unwrap_err().to_string();
-            assert!(e.contains("https is required"), "{refused}: {e}");
-        }
-        assert!(checked_api_url("ftp://x").is_err());
-        assert!(checked_api_url("not a url").is_err());
-        assert_eq!(
-            checked_api_url("https://hub.example/").unwrap(),
-            "https://hub.example"
-        );
-    }
 
     #[test]
     fn backoff_grows() {

@@ -3,8 +3,12 @@
 mod cache;
 pub mod cli;
 mod client;
+mod http;
 pub mod jwt;
 mod login;
+mod logout;
+mod oauth;
+mod quota;
 mod ratelimit;
 mod redact;
 mod tty;
@@ -21,7 +25,8 @@ use crate::secret::Secret;
 use crate::settings;
 
 pub use cache::HUB_JWT;
-pub use client::{DEFAULT_API, HubError};
+pub use client::HubError;
+pub use quota::PullQuota;
 
 /// Called after a successful `store` of Docker Hub's key. It logs in to the Hub API and
 /// caches the JWT, unless the credentials are the ones the cached JWT came from and it is
@@ -134,7 +139,27 @@ pub fn ping_api(timeout: Duration) -> Result<String, HubError> {
 
 /// The Hub API URL in use (`DOCKER_HUB_API_URL` or the default), for `doctor`.
 pub fn api_url() -> Result<String, HubError> {
-    client::api_url().map(|u| client::shown(&u))
+    http::API.endpoint().map(|e| e.shown())
+}
+
+/// The pull quota Docker Hub's registry reports for the account stored under docker's Hub
+/// key, or for anonymous pulls from this address when there is none (or it is an identity
+/// token, which is no HTTP Basic credential). `kc` is `None` when the keychain cannot be
+/// opened: the check is then anonymous too.
+pub fn pull_quota(kc: Option<&dyn Keychain>, timeout: Duration) -> Result<PullQuota, HubError> {
+    let stored = match kc {
+        Some(kc) => kc.get(registry::HUB_KEY).map_err(|e| {
+            HubError::Unavailable(format!(
+                "cannot read the stored Docker Hub credentials: {e}"
+            ))
+        })?,
+        None => None,
+    };
+    let account = stored
+        .as_ref()
+        .filter(|s| s.username != TOKEN_USERNAME)
+        .map(|s| (s.username.as_str(), &s.secret));
+    quota::check(account, timeout)
 }
 
 /// Text from a token or from Hub, fit to print: one line, no control characters, bounded.

@@ -71,7 +71,8 @@ Commands for people and scripts (errors on stderr):
   login [--username U] [--password-stdin] [--create-token [--scopes S,...]]
             log in to Docker Hub; stores the credentials and caches a Hub JWT
   token     print a valid Docker Hub JWT (for `Authorization: Bearer`)
-  logout    forget the Docker Hub credentials and the cached JWT
+  logout    forget the Docker Hub credentials, docker's web-login tokens and the cached
+            JWT, revoking the web login's refresh token first
   configure [--dry-run] [--undo] [--backend NAME]
             switch docker (and podman, skopeo, buildah) over to this helper, moving
             existing credentials into the keychain
@@ -86,4 +87,11 @@ Environment:
   DOCKER_CREDENTIAL_HUB_TIMEOUT=SECONDS keychain, network and helper deadline (default 30)
   DOCKER_CREDENTIAL_HUB_DEBUG=1        trace on stderr, secrets redacted
   DOCKER_HUB_API_URL=URL               Docker Hub API (default https://hub.docker.com)
+  DOCKER_HUB_OAUTH_URL=URL             Docker's login service, where `logout` revokes
+                                       (default https://login.docker.com)
+  DOCKER_HUB_AUTH_URL=URL              the registry's token service, for the pull quota
+                                       (default https://auth.docker.io)
+  DOCKER_HUB_REGISTRY_URL=URL          the registry, for the pull quota
+                                       (default https://registry-1.docker.io)
+                                       (each https://, or http:// to this machine only)
 ";

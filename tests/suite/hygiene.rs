@@ -1,7 +1,9 @@
 //! Secret hygiene (issue 6): every command path, success and failure, runs with unique
 //! canary secrets — a password, an access token (`dckr_pat_…`), a 2FA code, plaintext
-//! config.json secrets, an old helper's secret, and JWTs from the mock Hub that carry a
-//! canary claim and a canary in their signature — in normal and in
+//! config.json secrets, an old helper's secret, docker's web-login tokens (the access token
+//! and the refresh token `logout` revokes), a `DOCKER_AUTH_CONFIG` credential, and JWTs
+//! and registry tokens from the mock that carry a canary claim and a canary in their
+//! signature — in normal and in
 //! `DOCKER_CREDENTIAL_HUB_DEBUG=1` mode, on the real Secret Service (and the debug mode
 //! once more on kernel keyutils).
 //!
@@ -27,7 +29,10 @@ use crate::support::keyring::{
     KeyringSession, KeyutilsEnv, NOT_FOUND, TestEnv, describe, get_answer, helper_bin,
     store_request,
 };
-use crate::support::mock_hub::{AUTH_TOKEN, LOGIN, MockHub, TWO_FA_LOGIN, USERNAME};
+use crate::support::mock_hub::{
+    AUTH_TOKEN, CLIENT_ID, LOGIN, MANIFEST, MockHub, REVOKE, TWO_FA_LOGIN, USERNAME, make_jwt_with,
+    now,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -62,6 +67,8 @@ struct Canaries {
     argv: String,
     claim: String,
     signature: String,
+    refresh: String,
+    auth_config: String,
 }
 
 impl Canaries {
@@ -86,6 +93,8 @@ impl Canaries {
             argv: c("Argv"),
             claim: c("JwtClaim"),
             signature: c("JwtSignature"),
+            refresh: c("RefreshToken"),
+            auth_config: c("AuthConfig"),
         }
     }
 
@@ -104,6 +113,8 @@ impl Canaries {
             ("argv secret", &self.argv),
             ("JWT claim", &self.claim),
             ("JWT signature tag", &self.signature),
+            ("web-login refresh token", &self.refresh),
+            ("DOCKER_AUTH_CONFIG secret", &self.auth_config),
         ]
     }
 }
@@ -134,6 +145,8 @@ struct World<'a> {
     paths: RefCell<BTreeSet<String>>,
     runs: RefCell<usize>,
     files_scanned: RefCell<usize>,
+    /// Secrets made here rather than by the mock (docker's web-login access tokens).
+    made: RefCell<Vec<String>>,
 }
 
 fn var(env: &dyn TestEnv, name: &str) -> String {
@@ -163,6 +176,7 @@ impl<'a> World<'a> {
             paths: RefCell::default(),
             runs: RefCell::new(0),
             files_scanned: RefCell::new(0),
+            made: RefCell::default(),
         }
     }
 
@@ -190,6 +204,9 @@ impl<'a> World<'a> {
             .envs(self.env.env())
             .env("PATH", path)
             .env("DOCKER_HUB_API_URL", self.hub.url())
+            .env("DOCKER_HUB_OAUTH_URL", self.hub.url())
+            .env("DOCKER_HUB_AUTH_URL", self.hub.url())
+            .env("DOCKER_HUB_REGISTRY_URL", self.hub.url())
             .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "5")
             .envs(extra.iter().copied())
             .args(args);
@@ -364,6 +381,18 @@ impl<'a> World<'a> {
         }
         for (i, t) in self.hub.login_2fa_tokens().into_iter().enumerate() {
             needles.push((format!("login_2fa_token #{i}"), t));
+        }
+        let made = self.made.borrow().clone();
+        for (what, tokens) in [
+            ("registry token", self.hub.registry_tokens()),
+            ("web-login access token", made),
+        ] {
+            for (i, jwt) in tokens.into_iter().enumerate() {
+                let parts: Vec<String> = jwt.split('.').map(str::to_string).collect();
+                needles.push((format!("{what} #{i} payload"), parts[1].clone()));
+                needles.push((format!("{what} #{i} signature"), parts[2].clone()));
+                needles.push((format!("{what} #{i}"), jwt));
+            }
         }
         needles
     }
@@ -716,9 +745,63 @@ fn hub_paths(w: &World) {
     );
     w.hub.disable_two_factor();
 
+    // docker's web login: its access token answers `token`, and `logout` revokes its
+    // refresh token (once at the mock, once at a login service that is down).
+    for (path, oauth) in [
+        ("logout, web login revoked", w.hub.url()),
+        ("logout, web login, revoke fails", HUB_DOWN.to_string()),
+    ] {
+        let access = web_login(w);
+        w.run_answer("token, web login", &["token"], "", &format!("{access}\n"));
+        w.run_with(
+            path,
+            &["logout"],
+            "",
+            &[("DOCKER_HUB_OAUTH_URL", &oauth)],
+            Expect::Ok,
+        );
+    }
+    assert_eq!(
+        w.hub.revoked(),
+        [(CLIENT_ID.to_string(), c.refresh.clone())],
+        "one revoke reached the mock"
+    );
+    assert!(w.hub.count(REVOKE) == 1);
+
+    login(
+        w,
+        "login, password (before logout)",
+        &c.password,
+        &[],
+        Expect::Ok,
+    );
     w.run("logout", &["logout"], "", Expect::Ok);
     w.run("logout, nothing to remove", &["logout"], "", Expect::Ok);
     w.run("token, not logged in", &["token"], "", Expect::Fail);
+}
+
+/// What `docker login`'s web login stores through the helper (docker/cli
+/// `internal/oauth/manager/manager.go`), with the world's canaries; returns the access token.
+fn web_login(w: &World) -> String {
+    let n = w.made.borrow().len() as u64;
+    let mut claims = serde_json::Map::new();
+    claims.insert("canary".into(), w.c.claim.clone().into());
+    let access = make_jwt_with(now() + 3600, USERNAME, 900 + n, &claims, &w.c.signature);
+    w.made.borrow_mut().push(access.clone());
+    let refresh = format!("{}..{CLIENT_ID}", w.c.refresh);
+    for (key, secret) in [
+        ("https://index.docker.io/v1/access-token", access.as_str()),
+        ("https://index.docker.io/v1/refresh-token", refresh.as_str()),
+        (HUB_KEY, w.c.password.as_str()),
+    ] {
+        w.run(
+            "store, web login",
+            &["store"],
+            store_request(key, USERNAME, secret),
+            Expect::Ok,
+        );
+    }
+    access
 }
 
 fn script(dir: &Path, name: &str, body: &str) {
@@ -851,17 +934,66 @@ fn doctor_paths(w: &World) {
         Expect::Ok,
     );
     w.run("doctor", &["doctor"], "", Expect::Any);
+    let heads = w.hub.count(MANIFEST);
     let out = w.run(
         "doctor --network",
         &["doctor", "--network"],
         "",
         Expect::Any,
     );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("cached Hub JWT for"),
+        text.contains("cached Hub JWT for"),
         "doctor looked at the cached JWT: {}",
         describe(&out)
     );
+    assert!(
+        text.contains("ok   pull quota: ") && w.hub.count(MANIFEST) == heads + 1,
+        "doctor read the pull quota with the stored password: {}",
+        describe(&out)
+    );
+    w.run_with(
+        "doctor --network, quota services down",
+        &["doctor", "--network"],
+        "",
+        &[
+            ("DOCKER_HUB_AUTH_URL", HUB_DOWN),
+            ("DOCKER_CREDENTIAL_HUB_TIMEOUT", "1"),
+        ],
+        Expect::Any,
+    );
+    w.hub.set_password(&w.c.wrong);
+    w.run(
+        "doctor --network, stored password refused",
+        &["doctor", "--network"],
+        "",
+        Expect::Any,
+    );
+    w.hub.set_password(&w.c.password);
+    let auth = STANDARD.encode(format!("{USERNAME}:{}", w.c.auth_config));
+    for (path, value) in [
+        (
+            "doctor, DOCKER_AUTH_CONFIG",
+            format!(r#"{{"auths":{{"{HUB_KEY}":{{"auth":"{auth}"}}}}}}"#),
+        ),
+        (
+            "doctor, DOCKER_AUTH_CONFIG malformed",
+            format!(r#"{{"auths":{{"{HUB_KEY}":{{"auth":"{auth}"#),
+        ),
+    ] {
+        let out = w.run_with(
+            path,
+            &["doctor"],
+            "",
+            &[("DOCKER_AUTH_CONFIG", &value)],
+            Expect::Any,
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("warn DOCKER_AUTH_CONFIG is set"),
+            "{path}: {}",
+            describe(&out)
+        );
+    }
     w.run("doctor --help", &["doctor", "--help"], "", Expect::Ok);
 }
 

@@ -30,6 +30,8 @@ mod hardening;
 #[cfg(target_os = "linux")]
 mod hub;
 #[cfg(target_os = "linux")]
+mod hub_account;
+#[cfg(target_os = "linux")]
 mod hub_faults;
 #[cfg(target_os = "linux")]
 mod hub_fidelity;

@@ -13,6 +13,13 @@ pub const NAME: &str = "docker-credential-hub";
 /// Where `login` takes the two-factor code from.
 pub const OTP_ENV: &str = "DOCKER_CREDENTIAL_HUB_OTP";
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// The variables that point the helper at Docker's services.
+pub const URL_VARS: [&str; 4] = [
+    "DOCKER_HUB_API_URL",
+    "DOCKER_HUB_OAUTH_URL",
+    "DOCKER_HUB_AUTH_URL",
+    "DOCKER_HUB_REGISTRY_URL",
+];
 
 /// One test's world: a private keychain and a mock Hub.
 pub struct Fixture {
@@ -30,11 +37,12 @@ impl Fixture {
         })
     }
 
-    /// The variables every helper run gets: the keychain's, plus the mock Hub.
+    /// The variables every helper run gets: the keychain's, plus the mock as every Docker
+    /// service (Hub API, login service, token service, registry).
     pub fn vars(&self) -> Vec<(String, String)> {
         let mut vars = self.env.env();
-        vars.retain(|(k, _)| k != "DOCKER_HUB_API_URL");
-        vars.push(("DOCKER_HUB_API_URL".into(), self.hub.url()));
+        vars.retain(|(k, _)| !URL_VARS.contains(&k.as_str()));
+        vars.extend(URL_VARS.iter().map(|v| (v.to_string(), self.hub.url())));
         vars
     }
 
@@ -107,10 +115,10 @@ impl Fixture {
         self.run(&args, format!("{password}\n"), extra)
     }
 
-    /// No secret the mock knows of (password, access token, 2FA code, every token and
-    /// login_2fa_token it issued) may reach stderr.
-    pub fn assert_no_secrets(&self, out: &Output) {
-        let err = stderr(out);
+    /// Every secret the mock knows of: the password, the access token, the 2FA code, every
+    /// token, login_2fa_token and registry token it issued, every refresh token sent to be
+    /// revoked.
+    fn known_secrets(&self) -> Vec<String> {
         let mut secrets = vec![
             PASSWORD.to_string(),
             ACCESS_TOKEN.to_string(),
@@ -118,19 +126,41 @@ impl Fixture {
         ];
         secrets.extend(self.hub.issued());
         secrets.extend(self.hub.login_2fa_tokens());
-        for s in secrets {
-            assert!(
-                !err.contains(&s),
-                "a secret ({}…) appeared on stderr: {err:?}",
-                &s[..6]
-            );
-        }
-        // A JWT's header is the same for every token; no part of one may leak either.
+        secrets.extend(self.hub.registry_tokens());
+        secrets.extend(self.hub.revoked().into_iter().map(|(_, t)| t));
+        secrets
+    }
+
+    /// No secret the mock knows of may reach stderr.
+    pub fn assert_no_secrets(&self, out: &Output) {
+        assert_none_in("stderr", &stderr(out), &self.known_secrets());
+    }
+
+    /// For a command whose answer is no secret (everything but `get` and `token`): neither
+    /// stdout nor stderr holds a secret the mock knows of, nor any of `more` (a refresh
+    /// token, a password the mock never saw).
+    pub fn assert_quiet(&self, out: &Output, more: &[&str]) {
+        let mut secrets = self.known_secrets();
+        secrets.extend(more.iter().map(|s| s.to_string()));
+        assert_none_in("stderr", &stderr(out), &secrets);
+        assert_none_in("stdout", &stdout(out), &secrets);
+    }
+}
+
+/// None of `secrets`, and nothing JWT-like, in `text`.
+fn assert_none_in(which: &str, text: &str, secrets: &[String]) {
+    for s in secrets {
         assert!(
-            !err.contains("eyJ"),
-            "something JWT-like appeared on stderr: {err:?}"
+            !text.contains(s.as_str()),
+            "a secret ({}…) appeared on {which}: {text:?}",
+            &s[..6.min(s.len())]
         );
     }
+    // A JWT's header is the same for every token; no part of one may leak either.
+    assert!(
+        !text.contains("eyJ"),
+        "something JWT-like appeared on {which}: {text:?}"
+    );
 }
 
 pub fn stdout(out: &Output) -> String {

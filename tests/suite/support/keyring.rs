@@ -23,7 +23,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// No single helper run may take longer than this; a hang fails the test instead.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Nothing listens on the discard port of loopback, so a Hub login attempt (issue 3) made
-/// after storing a Docker Hub key fails at once instead of leaving the machine.
+/// after storing a Docker Hub key, a revoke or a pull-quota check fails at once instead of
+/// leaving the machine.
 const UNREACHABLE_HUB_API: &str = "http://127.0.0.1:9";
 
 pub use super::tools::*;
@@ -377,6 +378,9 @@ impl TestEnv for KeyringSession {
                 "secret-service".into(),
             ),
             ("DOCKER_HUB_API_URL".into(), UNREACHABLE_HUB_API.into()),
+            ("DOCKER_HUB_OAUTH_URL".into(), UNREACHABLE_HUB_API.into()),
+            ("DOCKER_HUB_AUTH_URL".into(), UNREACHABLE_HUB_API.into()),
+            ("DOCKER_HUB_REGISTRY_URL".into(), UNREACHABLE_HUB_API.into()),
         ]);
         env
     }
@@ -506,6 +510,9 @@ impl TestEnv for KeyutilsEnv {
             ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "keyutils".into()),
             ("DOCKER_CREDENTIAL_HUB_SERVICE".into(), self.service.clone()),
             ("DOCKER_HUB_API_URL".into(), UNREACHABLE_HUB_API.into()),
+            ("DOCKER_HUB_OAUTH_URL".into(), UNREACHABLE_HUB_API.into()),
+            ("DOCKER_HUB_AUTH_URL".into(), UNREACHABLE_HUB_API.into()),
+            ("DOCKER_HUB_REGISTRY_URL".into(), UNREACHABLE_HUB_API.into()),
             ("LANG".into(), "C.UTF-8".into()),
         ]
     }

@@ -10,7 +10,10 @@
 //!   404/410.
 //! - `POST /v2/users/2fa-login` {login_2fa_token, code} → 200 {token} or 401 {detail}. The
 //!   spec calls `login_2fa_token` "short time lived": here it expires (5 min by default) and
-//!   works once. The spec gives no format; it is JWT-shaped here, with its `exp`.
+//!   works once. The spec gives no format; it is JWT-shaped here, with its `exp`. A stale
+//!   token (expired or used) gets the very same 401 {detail} as a wrong code: the spec
+//!   documents no other refusal for this route and Hub's wording for it is unconfirmed, so
+//!   the conservative mock gives the client nothing but the status to go on.
 //! - `POST /v2/auth/token` {identifier, secret} → 200 {access_token}, which "expires in 10
 //!   minutes" (spec `AuthCreateTokenResponse`); the secret may be a PAT or a password (spec).
 //!   401 {errinfo, detail, message} (spec `components/responses/unauthorized`).
@@ -25,6 +28,33 @@
 //!   Limiting"). A 429 carries `Retry-After` in seconds (newer spec), or, as a real one did
 //!   (docker/hub-feedback#2459), a Unix timestamp equal to `x-ratelimit-reset`, or the older
 //!   spec's `X-Retry-After` timestamp.
+//!
+//!
+//! Beyond the Hub API, the services `logout` and `doctor --network` use:
+//!
+//! - `POST /oauth/revoke`, form-encoded `client_id` and `token`: Docker's login service
+//!   (docker/cli `internal/oauth/api/api.go`, `RevokeToken`, which counts only 200 as
+//!   success). 200 with an empty body, also for a token it does not know (RFC 7009 §2.2:
+//!   "the authorization server responds with HTTP status code 200 if the token has been
+//!   revoked successfully or if the client submitted an invalid token"); a `client_id` other
+//!   than the docker CLI's (`internal/oauth/manager/util.go`) is 401 `invalid_client` with
+//!   an `error_description`, the OAuth error shape `tryDecodeOAuthError` reads.
+//! - `GET /token?service=registry.docker.io&scope=repository:ratelimitpreview/test:pull`:
+//!   the registry's token service (docker/docs `content/manuals/docker-hub/usage/pulls.md`).
+//!   HTTP Basic is checked against the account (password or PAT; a password of a 2FA
+//!   account is refused, as docker/hub-feedback#1981 reports for `docker login`), no
+//!   credentials get an anonymous token; a failed authentication is 401 (distribution's
+//!   `docs/content/spec/auth/token.md`). The answer carries `token` and `access_token`
+//!   (that spec allows either or both; `set_registry_token_fields` picks), `expires_in`
+//!   and `issued_at`.
+//! - `HEAD /v2/ratelimitpreview/test/manifests/latest` with that Bearer token: 200 with
+//!   `ratelimit-limit`/`ratelimit-remaining` as `N;w=21600` and `docker-ratelimit-source`
+//!   (the client's IP for anonymous pulls, an account id otherwise), as the same page shows;
+//!   by default 100 per 6 hours per address anonymously and 200 for the account (the page's
+//!   table for unauthenticated and Personal users). `set_pull_limit` changes them, `None`
+//!   sends no headers (a paid plan: "no pull rate limit"). A missing or unknown token is 401.
+//!
+//! The Hub API's `X-RateLimit-*` headers are on the Hub API's answers only.
 //!
 //! It records every request, and can be scripted per endpoint to misbehave:
 //!
@@ -55,6 +85,16 @@ pub const LOGIN: &str = "/v2/users/login";
 pub const TWO_FA_LOGIN: &str = "/v2/users/2fa-login";
 pub const AUTH_TOKEN: &str = "/v2/auth/token";
 pub const ACCESS_TOKENS: &str = "/v2/access-tokens";
+pub const REVOKE: &str = "/oauth/revoke";
+pub const REGISTRY_TOKEN: &str = "/token";
+pub const MANIFEST: &str = "/v2/ratelimitpreview/test/manifests/latest";
+/// The query of Docker's documented token request for the pull quota.
+pub const REGISTRY_TOKEN_QUERY: &str =
+    "service=registry.docker.io&scope=repository:ratelimitpreview/test:pull";
+/// The docker CLI's OAuth client (docker/cli `internal/oauth/manager/util.go`).
+pub const CLIENT_ID: &str = "L4v0dmlNBpYUjGGab0C2JtgTgXr1Qz4d";
+/// The pull-limit window Docker documents: 6 hours.
+pub const PULL_WINDOW: u64 = 21600;
 /// The lifetime of `/v2/auth/token` tokens: "This expires in 10 minutes" (spec).
 pub const AUTH_TOKEN_LIFETIME: i64 = 600;
 /// The rate-limit window the mock reports (docker/hub-feedback#2459 showed a limit of 180).
@@ -87,6 +127,10 @@ pub enum Reply {
     Unauthorized { detail: String, other: String },
     /// 200 with a body that never ends (until the client hangs up).
     Endless,
+    /// Handle the request as Hub would (so a single-use token is used up), then answer
+    /// this status (5xx) instead, as a gateway does when the answer is lost on the way back
+    /// (RFC 9110 §9.2.2: a POST is not idempotent, and a retry may find its effect done).
+    ProcessedThen(u16),
     /// This status (5xx) with a small JSON body.
     ServerError(u16),
     /// Read the request, then never answer (until the mock is dropped).
@@ -110,11 +154,17 @@ pub struct Request {
     pub method: String,
     /// The path, also when the request came through a proxy in absolute form.
     pub path: String,
+    /// The query string, without `?`.
+    pub query: String,
     /// The request target exactly as sent (absolute `http://host/path` via a proxy).
     pub target: String,
     /// Header names in lower case.
     pub headers: HashMap<String, String>,
     pub body: Option<Value>,
+    /// The body as sent.
+    pub raw_body: Vec<u8>,
+    /// The client's address.
+    pub peer: String,
 }
 
 impl Request {
@@ -123,6 +173,42 @@ impl Request {
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
+
+    /// A field of a form-encoded body.
+    pub fn form(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(&self.raw_body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// Username and password of an HTTP Basic `Authorization`.
+    pub fn basic_auth(&self) -> Option<(String, String)> {
+        let encoded = self.header("authorization")?.strip_prefix("Basic ")?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        Some((user.to_string(), password.to_string()))
+    }
+
+    /// Everything this request carried, as text, for leak checks.
+    pub fn everything(&self) -> String {
+        let mut all = format!("{} {}\n", self.method, self.target);
+        for (k, v) in &self.headers {
+            all.push_str(&format!("{k}: {v}\n"));
+        }
+        all.push_str(&String::from_utf8_lossy(&self.raw_body));
+        all
+    }
+}
+
+/// Which fields a registry token answer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFields {
+    Both,
+    TokenOnly,
+    AccessTokenOnly,
 }
 
 struct State {
@@ -155,6 +241,14 @@ struct State {
     pending_2fa: Vec<String>,
     /// Those already used once.
     used_2fa: Vec<String>,
+    /// `(client_id, token)` of every revoke request.
+    revoked: Vec<(String, String)>,
+    /// Registry tokens handed out, with the account they were issued to.
+    registry_tokens: Vec<(String, Option<String>)>,
+    registry_token_fields: TokenFields,
+    /// `(limit, remaining)` for the account and for anonymous pulls; `None`: no headers.
+    pull_limit_account: Option<(u64, u64)>,
+    pull_limit_anonymous: Option<(u64, u64)>,
 }
 
 pub struct MockHub {
@@ -192,6 +286,11 @@ impl MockHub {
                 issued: Vec::new(),
                 pending_2fa: Vec::new(),
                 used_2fa: Vec::new(),
+                revoked: Vec::new(),
+                registry_tokens: Vec::new(),
+                registry_token_fields: TokenFields::Both,
+                pull_limit_account: Some((200, 200)),
+                pull_limit_anonymous: Some((100, 100)),
             })),
             stop: Arc::new(AtomicBool::new(false)),
             serial: Arc::new(AtomicU64::new(0)),
@@ -319,6 +418,32 @@ impl MockHub {
     pub fn login_2fa_tokens(&self) -> Vec<String> {
         self.with(|s| s.pending_2fa.clone())
     }
+
+    /// `(client_id, token)` of every revoke request, in order.
+    pub fn revoked(&self) -> Vec<(String, String)> {
+        self.with(|s| s.revoked.clone())
+    }
+
+    /// Every registry token handed out, in order.
+    pub fn registry_tokens(&self) -> Vec<String> {
+        self.with(|s| s.registry_tokens.iter().map(|(t, _)| t.clone()).collect())
+    }
+
+    pub fn set_registry_token_fields(&self, fields: TokenFields) {
+        self.with(|s| s.registry_token_fields = fields);
+    }
+
+    /// `(limit, remaining)` per 6 hours for the account (`anonymous` false) or for
+    /// anonymous pulls; `None` sends no rate-limit headers.
+    pub fn set_pull_limit(&self, anonymous: bool, limit: Option<(u64, u64)>) {
+        self.with(|s| {
+            if anonymous {
+                s.pull_limit_anonymous = limit;
+            } else {
+                s.pull_limit_account = limit;
+            }
+        });
+    }
 }
 
 impl Drop for MockHub {
@@ -377,20 +502,26 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
     let (reply, limits) = {
         let mut s = state.lock().unwrap();
         s.requests.push(request.clone());
-        // Spec "Rate Limiting": every answer says how much of the window is left.
+        // Spec "Rate Limiting": every answer of the Hub API says how much of the window is
+        // left. The login service and the registry are other services.
+        let hub_api = ![REVOKE, REGISTRY_TOKEN, MANIFEST].contains(&request.path.as_str());
         if now() >= s.rate_reset {
             s.rate_used = 0;
             s.rate_reset = now() + 3600;
         }
-        s.rate_used += 1;
-        let limits = vec![
-            ("X-RateLimit-Limit", RATE_LIMIT.to_string()),
-            (
-                "X-RateLimit-Remaining",
-                RATE_LIMIT.saturating_sub(s.rate_used).to_string(),
-            ),
-            ("X-RateLimit-Reset", s.rate_reset.to_string()),
-        ];
+        let limits = if hub_api {
+            s.rate_used += 1;
+            vec![
+                ("X-RateLimit-Limit", RATE_LIMIT.to_string()),
+                (
+                    "X-RateLimit-Remaining",
+                    RATE_LIMIT.saturating_sub(s.rate_used).to_string(),
+                ),
+                ("X-RateLimit-Reset", s.rate_reset.to_string()),
+            ]
+        } else {
+            Vec::new()
+        };
         let queued = s
             .queued
             .get_mut(&request.path)
@@ -409,8 +540,13 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, serial: &
         all
     };
     match reply {
-        Reply::Normal | Reply::Slow(_) => {
-            let (status, body) = normal(&request, state, serial);
+        Reply::Normal | Reply::Slow(_) => match normal(&request, state, serial) {
+            Answer::Json(status, body) => respond_json(&mut conn, status, &with(&[]), &body),
+            Answer::Empty(status, headers) => respond_empty(&mut conn, status, &with(&headers)),
+        },
+        Reply::ProcessedThen(status) => {
+            let _ = normal(&request, state, serial);
+            let body = json!({"detail": "bad gateway"});
             respond_json(&mut conn, status, &with(&[]), &body);
         }
         Reply::RateLimited { retry_after } => {
@@ -543,8 +679,147 @@ fn token_body(path: &str, token: &str) -> String {
 /// The scopes `createAccessTokenRequest` allows (spec).
 const SCOPES: [&str; 4] = ["repo:admin", "repo:write", "repo:read", "repo:public_read"];
 
-/// Hub's behaviour for the account.
-fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Value) {
+/// What a service answers: JSON, or headers alone (a HEAD, an empty 200).
+enum Answer {
+    Json(u16, Value),
+    Empty(u16, Vec<(&'static str, String)>),
+}
+
+/// The account's PAT, or one it created.
+fn is_pat(s: &State, secret: &str) -> bool {
+    secret == s.access_token || s.created_tokens.iter().any(|(t, _)| t == secret)
+}
+
+/// The behaviour of the service `req` is for.
+fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> Answer {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", REVOKE) => revoke(req, state),
+        ("GET", REGISTRY_TOKEN) => registry_token(req, state, serial),
+        ("HEAD" | "GET", MANIFEST) => manifest(req, state),
+        _ => {
+            let (status, body) = hub_api(req, state, serial);
+            Answer::Json(status, body)
+        }
+    }
+}
+
+/// Docker's login service revoking a refresh token (see the module header).
+fn revoke(req: &Request, state: &Mutex<State>) -> Answer {
+    let form = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let client_id = req.form("client_id").unwrap_or_default();
+    let token = req.form("token").unwrap_or_default();
+    if !form || token.is_empty() {
+        return Answer::Json(
+            400,
+            json!({"error": "invalid_request", "error_description": "a form with client_id and token is required"}),
+        );
+    }
+    if client_id != CLIENT_ID {
+        return Answer::Json(
+            401,
+            json!({"error": "invalid_client", "error_description": "Unknown client."}),
+        );
+    }
+    state.lock().unwrap().revoked.push((client_id, token));
+    Answer::Empty(200, Vec::new())
+}
+
+/// The registry's token service (see the module header).
+fn registry_token(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> Answer {
+    let query: HashMap<String, String> = url::form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
+        .collect();
+    if query.get("service").map(String::as_str) != Some("registry.docker.io")
+        || !query.contains_key("scope")
+    {
+        return Answer::Json(400, json!({"details": "service and scope are required"}));
+    }
+    let mut s = state.lock().unwrap();
+    let refused = json!({"details": "incorrect username or password"});
+    let account = match (req.header("authorization"), req.basic_auth()) {
+        (None, _) => None,
+        (Some(_), None) => return Answer::Json(401, refused),
+        (Some(_), Some((user, password))) => {
+            let by_password = password == s.password && !s.two_factor;
+            if user != s.username || !(by_password || is_pat(&s, &password)) {
+                return Answer::Json(401, refused);
+            }
+            Some(user)
+        }
+    };
+    let n = serial.fetch_add(1, Ordering::SeqCst);
+    let token = make_jwt_with(
+        now() + 300,
+        account.as_deref().unwrap_or("anonymous"),
+        n,
+        &s.extra_claims,
+        &format!("registry{}", s.signature_tag),
+    );
+    s.registry_tokens.push((token.clone(), account));
+    let issued_at = jiff::Timestamp::now().to_string();
+    let body = match s.registry_token_fields {
+        TokenFields::Both => {
+            json!({"token": token, "access_token": token, "expires_in": 300, "issued_at": issued_at})
+        }
+        TokenFields::TokenOnly => {
+            json!({"token": token, "expires_in": 300, "issued_at": issued_at})
+        }
+        TokenFields::AccessTokenOnly => {
+            json!({"access_token": token, "expires_in": 300, "issued_at": issued_at})
+        }
+    };
+    Answer::Json(200, body)
+}
+
+/// The registry's manifest of Docker's rate-limit image (see the module header).
+fn manifest(req: &Request, state: &Mutex<State>) -> Answer {
+    let s = state.lock().unwrap();
+    let bearer = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let Some(account) = bearer.and_then(|b| {
+        s.registry_tokens
+            .iter()
+            .find(|(t, _)| t == b)
+            .map(|(_, a)| a.clone())
+    }) else {
+        return Answer::Empty(
+            401,
+            vec![(
+                "WWW-Authenticate",
+                r#"Bearer realm="/token",service="registry.docker.io",scope="repository:ratelimitpreview/test:pull:pull""#.into(),
+            )],
+        );
+    };
+    let (limit, source) = match &account {
+        Some(user) => (s.pull_limit_account, format!("mock-account-id-{user}")),
+        None => (s.pull_limit_anonymous, req.peer.clone()),
+    };
+    let mut headers = vec![
+        (
+            "Docker-Content-Digest",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
+        ),
+        (
+            "Docker-Distribution-Api-Version",
+            "registry/2.0".to_string(),
+        ),
+    ];
+    if let Some((limit, remaining)) = limit {
+        headers.push(("ratelimit-limit", format!("{limit};w={PULL_WINDOW}")));
+        headers.push((
+            "ratelimit-remaining",
+            format!("{remaining};w={PULL_WINDOW}"),
+        ));
+        headers.push(("docker-ratelimit-source", source));
+    }
+    Answer::Empty(200, headers)
+}
+
+/// Hub's API behaviour for the account.
+fn hub_api(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Value) {
     let mut s = state.lock().unwrap();
     let field = |name: &str| {
         req.body
@@ -569,9 +844,6 @@ fn normal(req: &Request, state: &Mutex<State>, serial: &AtomicU64) -> (u16, Valu
     let bad_creds =
         json!({"detail": "Incorrect authentication credentials", "login_2fa_token": null});
     let unauthorized = |detail: &str| json!({"errinfo": {}, "detail": detail, "message": detail});
-    let is_pat = |s: &State, secret: &str| {
-        secret == s.access_token || s.created_tokens.iter().any(|(t, _)| t == secret)
-    };
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", LOGIN) => {
             let password = field("password");
@@ -754,13 +1026,22 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
             .map_or("/".to_string(), |i| rest[i..].to_string()),
         None => target.clone(),
     };
-    let path = path.split('?').next().unwrap_or("").to_string();
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (path, String::new()),
+    };
     Some(Request {
         method,
         path,
+        query,
         target,
         headers,
         body: serde_json::from_slice(&body).ok(),
+        raw_body: body,
+        peer: conn
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
     })
 }
 
@@ -772,6 +1053,11 @@ fn respond_json(conn: &mut TcpStream, status: u16, extra: &[(&str, String)], bod
         "application/json",
         body.to_string().as_bytes(),
     );
+}
+
+/// Headers and no body: a HEAD's answer, or an empty one.
+fn respond_empty(conn: &mut TcpStream, status: u16, extra: &[(&str, String)]) {
+    respond(conn, status, extra, "application/json", b"");
 }
 
 fn respond(

@@ -136,6 +136,12 @@ impl TestEnv for PassEnv {
             ),
             ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "pass".into()),
             ("DOCKER_HUB_API_URL".into(), "http://127.0.0.1:9".into()),
+            ("DOCKER_HUB_OAUTH_URL".into(), "http://127.0.0.1:9".into()),
+            ("DOCKER_HUB_AUTH_URL".into(), "http://127.0.0.1:9".into()),
+            (
+                "DOCKER_HUB_REGISTRY_URL".into(),
+                "http://127.0.0.1:9".into(),
+            ),
             ("LANG".into(), "C.UTF-8".into()),
         ]
     }
