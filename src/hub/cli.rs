@@ -182,7 +182,7 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
         None => SecondFactor::Prompt,
     };
     let jwt = login::obtain_jwt(&hub, &username, &secret, second).map_err(|e| match e {
-        LoginError::Hub(e) => anyhow!("{e}; nothing was stored"),
+        LoginError::Hub(e) | LoginError::SecondFactor(e) => anyhow!("{e}; nothing was stored"),
         LoginError::NeedsCode => anyhow!(
             "this account uses two-factor authentication and there is no terminal to ask for the code; run `{OTP_ENV}=CODE {NAME} login ...` with the current code, or log in with a personal access token; nothing was stored"
         ),
@@ -386,7 +386,8 @@ fn run_token() -> anyhow::Result<Secret<String>> {
             LoginError::Hub(HubError::Rejected(m)) => {
                 anyhow!("{m}; the stored credentials no longer work: run `{NAME} login`")
             }
-            LoginError::Hub(e) => anyhow!(e),
+            // The password was good; the message says what to do about the second step.
+            LoginError::Hub(e) | LoginError::SecondFactor(e) => anyhow!(e),
             LoginError::NeedsCode => anyhow!(
                 "the Docker Hub token expired and this account uses two-factor authentication, but there is no terminal to ask for the code; run `{OTP_ENV}=CODE {NAME} login` with the current code, or log in with a personal access token"
             ),

@@ -25,6 +25,10 @@ pub enum SecondFactor<'a> {
 pub enum LoginError {
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// The second step failed: the code, or a stale two-factor login. The stored password
+    /// itself was accepted.
+    #[error(transparent)]
+    SecondFactor(HubError),
     /// Hub wants a 2FA code and there is no terminal to ask for it.
     #[error("Docker Hub asks for a two-factor code and no terminal is available to type it")]
     NeedsCode,
@@ -65,5 +69,6 @@ pub fn obtain_jwt(
             Secret::new(code.expose().trim().to_string())
         }
     };
-    Ok(hub.second_factor(&login_2fa_token, &code)?)
+    hub.second_factor(&login_2fa_token, &code)
+        .map_err(LoginError::SecondFactor)
 }

@@ -1053,3 +1053,41 @@ fn token_prompts_for_the_code_when_a_2fa_token_expired() {
     assert_eq!(fx.hub.count(TWO_FA_LOGIN), 2);
     fx.assert_token(&fresh);
 }
+
+/// A second factor that fails during `token`'s refresh is about the two-factor login, not
+/// the stored password: a stale login token says to start again and never claims the
+/// credentials stopped working.
+#[test]
+fn token_whose_two_factor_login_went_stale_says_start_again() {
+    let Some(fx) = Fixture::keyutils() else {
+        return;
+    };
+    fx.hub.enable_two_factor();
+    fx.hub.set_token_lifetime(-10);
+    let out = fx.login(PASSWORD, &[], &[(OTP_ENV, OTP_CODE)]);
+    assert!(out.status.success(), "{}", describe(&out));
+    fx.hub.set_token_lifetime(3600);
+    // Hub uses the login token up, but its answer is lost: the retry is refused.
+    fx.hub.then(TWO_FA_LOGIN, Reply::ProcessedThen(502));
+    let bin = sh_quote(&helper_bin().display().to_string());
+    let Some(mut pty) = Pty::spawn(&fx, &format!("{bin} token")) else {
+        return;
+    };
+    pty.answer("2FA required", OTP_CODE);
+    let (shown, status) = pty.finish();
+    assert!(!status.success(), "the terminal showed {shown:?}");
+    assert!(
+        shown.contains("start the login again") && shown.contains("the code is not at fault"),
+        "{shown:?}"
+    );
+    assert!(!shown.contains("no longer work"), "{shown:?}");
+    assert!(
+        !shown.contains(OTP_CODE) && !shown.contains("eyJ"),
+        "{shown:?}"
+    );
+    assert_eq!(
+        fx.hub.count(TWO_FA_LOGIN),
+        3,
+        "the login, then a try and its retry"
+    );
+}
