@@ -83,8 +83,10 @@ pub fn run(args: &[String]) -> ExitCode {
         check_jwt(&mut r, kc);
     }
     if network {
+        check_network(&mut r);
+        // The quota check reads the stored Hub credential after the ping's wait.
         deadline.renew();
-        check_network(&mut r, kc.as_deref());
+        check_pull_quota(&mut r, kc.as_deref());
     }
     if r.failures == 0 {
         println!(
@@ -102,7 +104,7 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn check_network(r: &mut Report, kc: Option<&dyn Keychain>) {
+fn check_network(r: &mut Report) {
     match hub::ping_api(settings::timeout()) {
         Ok(what) => r.line(
             Status::Ok,
@@ -118,7 +120,6 @@ fn check_network(r: &mut Report, kc: Option<&dyn Keychain>) {
             ),
         ),
     }
-    check_pull_quota(r, kc);
 }
 
 /// The pull quota of the stored Hub account (or of anonymous pulls from here), read as
