@@ -14,6 +14,8 @@ mod support;
 #[cfg(target_os = "linux")]
 mod bus_auth;
 #[cfg(target_os = "linux")]
+mod bus_forgery;
+#[cfg(target_os = "linux")]
 mod bus_traffic;
 #[cfg(target_os = "linux")]
 mod configure;
