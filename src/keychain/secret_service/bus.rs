@@ -313,6 +313,10 @@ impl Bus {
                 {
                     return into_result(held.swap_remove(at));
                 }
+                if !held.is_empty() && !asked_again {
+                    asked_again = true;
+                    self.ask_owner()?;
+                }
                 continue;
             }
             if reply_serial != Some(serial) {
@@ -338,11 +342,16 @@ impl Bus {
             // very call, or restarted): ask once more, then only its owner's reply counts.
             if !matches!(self.owner, Owner::Asked(_)) && !asked_again {
                 asked_again = true;
-                let ask = get_name_owner(self.service)?;
-                self.owner = Owner::Asked(ask.primary_header().serial_num());
-                self.send(&ask)?;
+                self.ask_owner()?;
             }
         }
+    }
+
+    /// Send `GetNameOwner` for the service; `reply_to` reads the answer.
+    fn ask_owner(&mut self) -> Result<(), BusError> {
+        let ask = get_name_owner(self.service)?;
+        self.owner = Owner::Asked(ask.primary_header().serial_num());
+        self.send(&ask)
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
@@ -851,6 +860,28 @@ mod tests {
         fake.sock.write_all(SASL_OK).unwrap();
         fake.answer_owner(&ask, None);
         fake.send(&search_reply(&call, ":1.9", &["/activated"]));
+        let confirm = std::thread::spawn(move || {
+            let again = fake.message();
+            fake.check_get_name_owner(&again);
+            fake.answer_owner(&again, Some(":1.9"));
+            fake
+        });
+        assert_eq!(paths_of(&bus.reply_to(&call).unwrap()), ["/activated"]);
+        drop(confirm.join().unwrap());
+    }
+
+    /// The same, with the service's reply read before the bus's first answer: it is held,
+    /// and taken once the bus, asked again, names its sender.
+    #[test]
+    fn a_reply_held_while_nobody_owned_the_name_is_confirmed() {
+        let (mut bus, mut fake) = started(Duration::from_secs(10));
+        let call = search_call();
+        bus.send(&call).unwrap();
+        let ask = fake.read_handshake();
+        fake.message();
+        fake.sock.write_all(SASL_OK).unwrap();
+        fake.send(&search_reply(&call, ":1.9", &["/activated"]));
+        fake.answer_owner(&ask, None);
         let confirm = std::thread::spawn(move || {
             let again = fake.message();
             fake.check_get_name_owner(&again);
