@@ -5,7 +5,9 @@
 # x86_64 and aarch64 Linux it targets musl, so the binary is static (static-pie: ASLR covers
 # its own image) and starts faster than a glibc one (README "Performance"); rustup adds the
 # musl standard library when it is missing, and without it the build is for the host. Where
-# lld is installed it links (`-C link-arg=-fuse-ld=lld`).
+# lld is installed it links (`-C link-arg=-fuse-ld=lld`). rustc links aarch64 musl as a
+# fixed-address executable; .cargo/config.toml links it through scripts/link-static-pie,
+# as the release workflow does. A musl build that is not position-independent is refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=docker-credential-hub
@@ -45,4 +47,13 @@ if command -v ld.lld >/dev/null; then
 fi
 # The triple is passed explicitly so that RUSTFLAGS reach only the target's crates.
 RUSTFLAGS="${RUSTFLAGS:-} $flags" cargo build --release --locked --target "$target" "$@" >&2
-echo "$dir/$target/release/$name"
+binary="$dir/$target/release/$name"
+if [[ $target == *-musl ]]; then
+    # The ELF type (bytes 16-17, little-endian on both targets): 3 is ET_DYN (static-pie).
+    elf_type=$(od -An -tu2 -j16 -N2 "$binary" | tr -d ' ')
+    if [[ $elf_type != 3 ]]; then
+        echo "build-release: $binary is not position-independent (ELF type $elf_type, not 3)" >&2
+        exit 1
+    fi
+fi
+echo "$binary"

@@ -1,7 +1,8 @@
 //! The integration suite: one test binary, a module per tier. Every tier runs the built
 //! binary (through `assert_cmd`) against real components: a private gnome-keyring on a
 //! private D-Bus session, kernel keyutils, `pass` with a throwaway GPG key, the docker CLI,
-//! podman and skopeo against a loopback registry, and the Windows binary under Wine. The
+//! podman and skopeo against a loopback registry, the Windows binary under Wine, and the
+//! aarch64 release binary under qemu-user. The
 //! loopback mock of the Docker Hub API is the one stand-in (the real Hub cannot be reached
 //! from CI); `support/mock_hub.rs` cites the source of each of its behaviours.
 //!
@@ -12,7 +13,11 @@
 mod support;
 
 #[cfg(target_os = "linux")]
+mod aarch64;
+#[cfg(target_os = "linux")]
 mod bus_auth;
+#[cfg(target_os = "linux")]
+mod bus_forgery;
 #[cfg(target_os = "linux")]
 mod bus_traffic;
 #[cfg(target_os = "linux")]

@@ -119,7 +119,7 @@ impl Client {
     /// Connect to the session bus; the handshake is on its way, not yet answered.
     pub fn connect(deadline: &Deadline) -> Result<Client> {
         Ok(Client {
-            bus: Bus::connect(deadline)?,
+            bus: Bus::connect(deadline, DESTINATION)?,
             admitted: false,
             keys: None,
             session: None,

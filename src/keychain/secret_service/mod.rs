@@ -86,11 +86,9 @@ fn map_error(e: CallError, deadline: &Deadline) -> KeychainError {
         e if e.is_absent() => KeychainError::SecretServiceUnavailable {
             cause: e.to_string(),
         },
-        CallError::Bus(e @ (BusError::Io(_) | BusError::Refused)) => {
-            KeychainError::SecretServiceUnavailable {
-                cause: e.to_string(),
-            }
-        }
+        CallError::Bus(e) if e.is_not_a_bus() => KeychainError::SecretServiceUnavailable {
+            cause: e.to_string(),
+        },
         e => KeychainError::SecretServiceFailed {
             cause: e.to_string(),
         },
@@ -129,10 +127,7 @@ impl SecretService {
                 internal: internal_service(service),
                 deadline: deadline.clone(),
             })),
-            Err(e)
-                if e.is_absent()
-                    || matches!(e, CallError::Bus(BusError::Io(_) | BusError::Refused)) =>
-            {
+            Err(e) if e.is_absent() || matches!(&e, CallError::Bus(b) if b.is_not_a_bus()) => {
                 Probe::Absent(absence(&e, Some(client.bus_address())))
             }
             Err(e) => Probe::Broken(map_error(e, deadline)),
@@ -278,7 +273,7 @@ fn absence(e: &CallError, address: Option<&str>) -> NoSecretService {
             address: address.clone(),
             cause: source.to_string(),
         },
-        CallError::Bus(e @ (BusError::Io(_) | BusError::Refused | BusError::NotLocal(_))) => {
+        CallError::Bus(e) if e.is_not_a_bus() || matches!(e, BusError::NotLocal(_)) => {
             NoSecretService::BusUnreachable {
                 address: address.unwrap_or_default().to_string(),
                 cause: e.to_string(),

@@ -41,6 +41,10 @@ macro_rules! on_both_backends {
 }
 
 #[cfg(target_os = "linux")]
+pub mod dbus_peer;
+#[cfg(target_os = "linux")]
+pub mod elf;
+#[cfg(target_os = "linux")]
 pub mod hub_fixture;
 #[cfg(target_os = "linux")]
 pub mod keyring;

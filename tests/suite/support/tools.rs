@@ -34,6 +34,7 @@ fn package_of(tool: &str) -> &'static str {
         "script" => "util-linux",
         "strace" => "strace",
         "hyperfine" => "hyperfine",
+        "qemu-aarch64" => "qemu-user",
         _ => "the package that provides it",
     }
 }
