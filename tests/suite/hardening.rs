@@ -166,7 +166,8 @@ fn configure_on_another_users_config_is_refused_and_changes_nothing() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains(&format!("uid {OTHER_UID}"))
-            && err.contains("run `docker-credential-hub configure` as"),
+            && err.contains(&config.display().to_string())
+            && err.contains("run it as them"),
         "{err}"
     );
     assert_eq!(std::fs::read(&config).unwrap(), original);
