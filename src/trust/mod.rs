@@ -250,10 +250,19 @@ fn owner_name(uid: u32) -> String {
 
 // ------------------------------------------------------------------------------ checks
 
+/// Nothing is there: what is absent cannot mislead us, even in someone else's tree (their
+/// empty HOME has no record and no store to refuse).
+fn absent(path: &Path) -> bool {
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Check an existing path: `Ok(None)` when it does not exist, else its real path (links
 /// resolved).
 #[cfg(unix)]
 pub fn check(path: &Path, expect: Expect) -> Result<Option<PathBuf>, TrustError> {
+    if absent(path) {
+        return Ok(None);
+    }
     match walk::walk(path, expect.link)
         .map_err(|(at, issue)| TrustError::new(&expect, path, at, issue))?
     {
@@ -412,6 +421,9 @@ pub fn create_private_dir(path: &Path, expect: Expect) -> Result<(), TrustError>
 /// exist.
 pub fn read_file(path: &Path, expect: Expect, cap: u64) -> Result<Option<Vec<u8>>, TrustError> {
     let fail = |at: &Path, issue| TrustError::new(&expect, path, at.to_path_buf(), issue);
+    if absent(path) {
+        return Ok(None);
+    }
     #[cfg(unix)]
     let real = match walk::walk(path, expect.link).map_err(|(at, issue)| fail(&at, issue))? {
         walk::Walked::Missing { .. } => return Ok(None),

@@ -178,6 +178,9 @@ fn another_users_path_names_its_owner_and_says_to_run_it_as_them() {
             home.display()
         )
     );
+    // What is not there cannot mislead: no record, no store.
+    assert!(check(&home.join("none"), RECORD).unwrap().is_none());
+    assert!(read_file(&home.join("none"), RECORD, 10).unwrap().is_none());
     // Nothing may be created there either.
     let e = place_to_write(&home.join(".docker/config.json"), RECORD).unwrap_err();
     assert!(e.to_string().contains("run it as them"), "{e}");
