@@ -41,6 +41,7 @@ pub enum ChildError {
 
 /// `program` with an environment built from nothing but a PATH of trusted directories; the
 /// caller adds what the child needs.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn minimal(program: &Path) -> Command {
     let mut command = Command::new(program);
     command

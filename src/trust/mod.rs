@@ -36,6 +36,7 @@ use crate::NAME;
 
 /// What is expected at a path.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub struct Expect {
     /// What the path is, for messages: "the password store", "the backend record".
     what: &'static str,
@@ -103,6 +104,7 @@ impl Expect {
 
 /// What is wrong at one path.
 #[derive(Debug)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub enum Issue {
     /// It belongs to another user.
     Foreign { owner: u32 },
@@ -125,7 +127,10 @@ pub enum Issue {
 /// A path that failed the rule: what it is, the path asked about, and where on the way to it
 /// the problem is. Its text is one line that names the owner and says what to do.
 #[derive(Debug)]
-pub struct TrustError {
+pub struct TrustError(Box<Failure>);
+
+#[derive(Debug)]
+struct Failure {
     what: &'static str,
     noun: &'static str,
     subject: PathBuf,
@@ -136,14 +141,14 @@ pub struct TrustError {
 
 impl TrustError {
     fn new(expect: &Expect, subject: &Path, at: PathBuf, issue: Issue) -> TrustError {
-        TrustError {
+        TrustError(Box::new(Failure {
             what: expect.what,
             noun: expect.noun(),
             subject: subject.to_path_buf(),
             at,
             issue,
             private: expect.private,
-        }
+        }))
     }
 
     /// `path` could not be examined.
@@ -152,29 +157,32 @@ impl TrustError {
     }
 
     /// The path that failed (the subject itself, or a directory or link on the way to it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn at(&self) -> &Path {
-        &self.at
+        &self.0.at
     }
 
     /// It failed because it belongs to someone else.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn is_foreign(&self) -> bool {
-        matches!(self.issue, Issue::Foreign { .. })
+        matches!(self.0.issue, Issue::Foreign { .. })
     }
 }
 
 impl std::fmt::Display for TrustError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let subject = crate::fs::display(&self.subject);
-        let at = crate::fs::display(&self.at);
-        let what = self.what;
+        let e = &self.0;
+        let subject = crate::fs::display(&e.subject);
+        let at = crate::fs::display(&e.at);
+        let what = e.what;
         // "the backend record /x" when the record itself failed; "the backend record /x is
         // in /y, which" when a directory or link on the way did.
-        let head = if self.at == self.subject {
+        let head = if e.at == e.subject {
             format!("{what} {subject}")
         } else {
             format!("{what} {subject} is reached through {at}, which")
         };
-        match &self.issue {
+        match &e.issue {
             Issue::Foreign { owner } => write!(
                 f,
                 "{head} belongs to {}, not to {}; run it as them",
@@ -182,7 +190,7 @@ impl std::fmt::Display for TrustError {
                 owner_name(euid())
             ),
             Issue::SharedWrite => {
-                let fix = if self.private && self.at == self.subject {
+                let fix = if e.private && e.at == e.subject {
                     "chmod 700"
                 } else {
                     "chmod go-w"
@@ -195,8 +203,8 @@ impl std::fmt::Display for TrustError {
             Issue::Symlink => write!(
                 f,
                 "{head} is a symlink, which {NAME} does not follow there; replace it with the {} itself (`rm {at}`) and retry",
-                if self.at == self.subject {
-                    self.noun
+                if e.at == e.subject {
+                    e.noun
                 } else {
                     "directory"
                 }
@@ -204,7 +212,7 @@ impl std::fmt::Display for TrustError {
             Issue::Kind { found } => write!(
                 f,
                 "{head} is {found}, not a {}; remove it (`rm {at}`) and retry",
-                self.noun
+                e.noun
             ),
             Issue::NotADirectory { found } => write!(
                 f,
@@ -302,6 +310,7 @@ pub fn check(path: &Path, expect: Expect) -> Result<Option<PathBuf>, TrustError>
 /// above it passed). Directories on the way and the last component must belong to the
 /// effective user and be writable by nobody else.
 #[cfg(unix)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn check_within(base: &Path, rel: &Path, expect: Expect) -> Result<bool, TrustError> {
     let subject = base.join(rel);
     walk::within(base, rel, &expect)
@@ -309,6 +318,7 @@ pub fn check_within(base: &Path, rel: &Path, expect: Expect) -> Result<bool, Tru
 }
 
 #[cfg(not(unix))]
+#[allow(dead_code)]
 pub fn check_within(base: &Path, rel: &Path, expect: Expect) -> Result<bool, TrustError> {
     Ok(check(&base.join(rel), expect)?.is_some())
 }
@@ -317,11 +327,13 @@ pub fn check_within(base: &Path, rel: &Path, expect: Expect) -> Result<bool, Tru
 /// belongs to the effective user, and none is a symlink. For a tree about to be removed
 /// recursively.
 #[cfg(unix)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn check_tree(dir: &Path, expect: Expect) -> Result<(), TrustError> {
     walk::tree(dir, 0).map_err(|(at, issue)| TrustError::new(&expect, dir, at, issue))
 }
 
 #[cfg(not(unix))]
+#[allow(dead_code)]
 pub fn check_tree(_dir: &Path, _expect: Expect) -> Result<(), TrustError> {
     Ok(())
 }
