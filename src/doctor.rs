@@ -276,7 +276,13 @@ fn check_record(r: &mut Report) {
     let path = keychain::record::path_text();
     let recorded = match keychain::record::read(&service) {
         Ok(b) => b,
-        Err(e) => return r.line(Status::Fail, format!("backend record: {e}")),
+        Err(e) => {
+            let (problem, fix) = e.problem_and_fix();
+            return r.line(
+                Status::Fail,
+                format!("backend record: {problem} — fix: {fix}"),
+            );
+        }
     };
     match (recorded, keychain::requested()) {
         (Some(b), Ok(Requested::Explicit(e))) if e != b => r.line(
@@ -332,8 +338,12 @@ fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychai
             }
             if sel.backend == Backend::Pass {
                 r.line(Status::Info, pass_store_line());
-            } else if let Some(why) = keychain::untrusted_pass_store() {
-                r.line(Status::Warn, format!("pass store: not used, because {why}"));
+            } else if let Some(e) = keychain::untrusted_pass_store() {
+                let (problem, fix) = e.problem_and_fix();
+                r.line(
+                    Status::Warn,
+                    format!("pass store: not used, because {problem} — fix: {fix}"),
+                );
             }
             Some(kc)
         }

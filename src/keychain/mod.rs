@@ -46,10 +46,10 @@ pub fn internal_service(service: &str) -> String {
 
 /// Why the password store here is not used although it is initialised (it fails the trust
 /// rule: another user's, under `sudo -E`), for `doctor`.
-pub fn untrusted_pass_store() -> Option<String> {
+pub fn untrusted_pass_store() -> Option<crate::trust::TrustError> {
     #[cfg(target_os = "linux")]
     if let pass::Found::Untrusted(e) = pass::inspect() {
-        return Some(e.to_string());
+        return Some(e);
     }
     None
 }

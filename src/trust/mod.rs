@@ -169,68 +169,79 @@ impl TrustError {
     }
 }
 
-impl std::fmt::Display for TrustError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl TrustError {
+    /// What is wrong, and what to do about it: the one line is "problem; fix", and
+    /// `doctor` prints them as "problem — fix: fix".
+    pub fn problem_and_fix(&self) -> (String, String) {
         let e = &self.0;
         let subject = crate::fs::display(&e.subject);
         let at = crate::fs::display(&e.at);
         let what = e.what;
         // "the backend record /x" when the record itself failed; "the backend record /x is
-        // in /y, which" when a directory or link on the way did.
+        // reached through /y, which" when a directory or link on the way did.
         let head = if e.at == e.subject {
             format!("{what} {subject}")
         } else {
             format!("{what} {subject} is reached through {at}, which")
         };
+        let remove = format!("remove it (`rm {at}`) and retry");
         match &e.issue {
-            Issue::Foreign { owner } => write!(
-                f,
-                "{head} belongs to {}, not to {}; run it as them",
-                owner_name(*owner),
-                owner_name(euid())
+            Issue::Foreign { owner } => (
+                format!(
+                    "{head} belongs to {}, not to {}",
+                    owner_name(*owner),
+                    owner_name(euid())
+                ),
+                "run it as them".into(),
             ),
             Issue::SharedWrite => {
-                let fix = if e.private && e.at == e.subject {
-                    "chmod 700"
+                let mode = if e.private && e.at == e.subject {
+                    "700"
                 } else {
-                    "chmod go-w"
+                    "go-w"
                 };
-                write!(
-                    f,
-                    "{head} is writable by other users, who could swap what {NAME} reads or writes there; run `{fix} {at}` and retry"
+                (
+                    format!(
+                        "{head} is writable by other users, who could swap what {NAME} reads or writes there"
+                    ),
+                    format!("run `chmod {mode} {at}` and retry"),
                 )
             }
-            Issue::Symlink => write!(
-                f,
-                "{head} is a symlink, which {NAME} does not follow there; replace it with the {} itself (`rm {at}`) and retry",
-                if e.at == e.subject {
-                    e.noun
-                } else {
-                    "directory"
-                }
+            Issue::Symlink => (
+                format!("{head} is a symlink, which {NAME} does not follow there"),
+                format!(
+                    "replace it with the {} itself (`rm {at}`) and retry",
+                    if e.at == e.subject {
+                        e.noun
+                    } else {
+                        "directory"
+                    }
+                ),
             ),
-            Issue::Kind { found } => write!(
-                f,
-                "{head} is {found}, not a {}; remove it (`rm {at}`) and retry",
-                e.noun
+            Issue::Kind { found } => (format!("{head} is {found}, not a {}", e.noun), remove),
+            Issue::NotADirectory { found } => {
+                (format!("{head} is {found}, not a directory"), remove)
+            }
+            Issue::TooLarge { cap } => (
+                format!("{head} is larger than {cap} bytes, far more than it ever holds"),
+                remove,
             ),
-            Issue::NotADirectory { found } => write!(
-                f,
-                "{head} is {found}, not a directory; remove it (`rm {at}`) and retry"
+            Issue::Loop => (
+                format!("{head} is reached through too many symlinks"),
+                format!("point {at} at the real path and retry"),
             ),
-            Issue::TooLarge { cap } => write!(
-                f,
-                "{head} is larger than {cap} bytes, far more than it ever holds; remove it (`rm {at}`) and retry"
-            ),
-            Issue::Loop => write!(
-                f,
-                "{head} is reached through too many symlinks; point {at} at the real path and retry"
-            ),
-            Issue::Io(e) => write!(
-                f,
-                "cannot check {what} {subject} ({at}: {e}); check the permissions of the directories on the way"
+            Issue::Io(err) => (
+                format!("cannot check {what} {subject} ({at}: {err})"),
+                "check the permissions of the directories on the way".into(),
             ),
         }
+    }
+}
+
+impl std::fmt::Display for TrustError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (problem, fix) = self.problem_and_fix();
+        write!(f, "{problem}; {fix}")
     }
 }
 
