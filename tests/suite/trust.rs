@@ -713,6 +713,21 @@ fn every_path_used_in_your_own_store_is_checked() {
         assert!(!line.contains(ROOTS_SECRET), "{line}");
         chown(&path, 0);
     }
+    // A GNUPGHOME of someone else's.
+    let theirs = tempfile::tempdir().unwrap();
+    chown(theirs.path(), OTHER_UID);
+    let out = env
+        .cmd()
+        .env("GNUPGHOME", theirs.path())
+        .arg("get")
+        .write_stdin(URL)
+        .output()
+        .unwrap();
+    let line = assert_refused(&out, theirs.path());
+    assert!(
+        line.starts_with("docker-credential-hub: GNUPGHOME "),
+        "{line}"
+    );
     let out = run(&["get"], URL.as_bytes());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -781,7 +796,8 @@ fn the_owner_keeps_using_their_git_backed_store() {
     assert!(!mark.exists(), "a repository hook ran");
 }
 
-/// Root on its own git-backed store, with root's own HOME: everything works and commits.
+/// Root on its own git-backed store, with root's own HOME: everything works and commits, no
+/// fsmonitor of its configuration starts, and the repository's configuration is checked.
 #[test]
 fn root_on_its_own_git_backed_store_works() {
     let Some(env) = PassEnv::new() else {
@@ -790,6 +806,15 @@ fn root_on_its_own_git_backed_store_works() {
     if !require_tool("git") {
         return;
     }
+    // An fsmonitor is a program git starts; the one set here must not run.
+    let mark = env.home().join("fsmonitor-ran");
+    let fsmonitor = env.home().join("fsmonitor.sh");
+    std::fs::write(
+        &fsmonitor,
+        format!("#!/bin/sh\ntouch '{}'\n", mark.display()),
+    )
+    .unwrap();
+    chmod(&fsmonitor, 0o755);
     std::fs::write(
         env.home().join(".gitconfig"),
         "[user]\n\tname = Root\n\temail = root@example.invalid\n",
@@ -802,6 +827,14 @@ fn root_on_its_own_git_backed_store_works() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    std::fs::write(
+        env.home().join(".gitconfig"),
+        format!(
+            "[user]\n\tname = Root\n\temail = root@example.invalid\n[core]\n\tfsmonitor = {}\n",
+            fsmonitor.display()
+        ),
+    )
+    .unwrap();
     let commits = || {
         let log = env
             .tool("git")
@@ -837,4 +870,13 @@ fn root_on_its_own_git_backed_store_works() {
         "the store and the erase were not committed"
     );
     assert!(start.elapsed() < Duration::from_secs(60));
+    assert!(!mark.exists(), "git ran the configured fsmonitor");
+    // The repository's configuration is checked like the rest of the store.
+    if crate::support::other_user::is_root() {
+        let config = env.store_dir().join(".git/config");
+        chown(&config, OTHER_UID);
+        let out = env.cmd().arg("get").write_stdin(URL).output().unwrap();
+        assert_refused(&out, &config);
+        chown(&config, 0);
+    }
 }
