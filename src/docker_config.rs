@@ -10,7 +10,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::trust::Expect;
+
 pub const CONFIG_FILE: &str = "config.json";
+
+/// docker's config.json: docker follows a link there (dotfile managers make one), and so do
+/// we, but only to a file of the effective user's.
+pub const CONFIG_JSON: Expect = Expect::file("docker's config.json").link_ok();
+/// docker's config directory, when we create it.
+pub const CONFIG_DIR: Expect = Expect::dir("docker's config directory");
 
 /// The `auths` fields that hold a secret (or, for `username`, half of one). docker's own
 /// native store clears exactly these and keeps the rest (`email`, `serveraddress`, …).
@@ -34,18 +42,6 @@ pub enum ConfigError {
         crate::fs::display(path)
     )]
     Invalid { path: PathBuf, why: Shape },
-    #[cfg(unix)]
-    #[error(
-        "{} belongs to {owner}, but this process runs as {me}; run `{} {command}` as {owner} (for example without sudo), so that none of your files can end up in theirs",
-        crate::fs::display(path),
-        crate::NAME
-    )]
-    NotOwner {
-        path: PathBuf,
-        owner: String,
-        me: String,
-        command: &'static str,
-    },
 }
 
 /// docker's config directory: `$DOCKER_CONFIG`, else `~/.docker`.
@@ -439,42 +435,9 @@ pub fn write_config(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
-        crate::fs::create_private_dir(dir)?;
+        crate::trust::create_private_dir(dir, CONFIG_DIR).map_err(std::io::Error::other)?;
     }
     crate::fs::replace(&target, bytes)
-}
-
-/// Refuse to work on someone else's docker config (`sudo` with HOME kept): the config
-/// directory, config.json and its symlink target must belong to the effective user, or
-/// root-only credentials could end up in a file that user reads.
-#[cfg(unix)]
-pub fn check_owner(path: &Path, command: &'static str) -> Result<(), ConfigError> {
-    let me = crate::fs::euid();
-    let mut checks = vec![path.to_path_buf(), write_target(path)];
-    if let Some(dir) = path.parent() {
-        checks.insert(0, dir.to_path_buf());
-    }
-    for p in checks {
-        let owner = match crate::fs::ownership(&p) {
-            Ok(Some(o)) => o.uid,
-            Ok(None) => continue,
-            Err(source) => return Err(ConfigError::Read { path: p, source }),
-        };
-        if owner != me {
-            return Err(ConfigError::NotOwner {
-                path: p,
-                owner: crate::fs::user_name(owner),
-                me: crate::fs::user_name(me),
-                command,
-            });
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-pub fn check_owner(_path: &Path, _command: &'static str) -> Result<(), ConfigError> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -67,6 +67,9 @@ pub fn run(args: &[String]) -> ExitCode {
             }
         }
     }
+    // It opens the keychain and reads a test entry back, like every command that holds a
+    // secret.
+    crate::process::harden();
     let mut r = Report::default();
     check_binary(&mut r);
     check_config(&mut r);
@@ -269,7 +272,7 @@ fn other_version(path: &Path) -> Option<String> {
         Duration::from_secs(5),
     )
     .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(out.stdout.expose());
     let line = text.lines().next()?.trim();
     (out.success && !line.is_empty()).then(|| line.chars().take(100).collect())
 }
@@ -377,7 +380,17 @@ fn check_containers(r: &mut Report) {
 fn check_record(r: &mut Report) {
     let service = keychain::service_name();
     let path = keychain::record::path_text();
-    match (keychain::record::read(&service), keychain::requested()) {
+    let recorded = match keychain::record::read(&service) {
+        Ok(b) => b,
+        Err(e) => {
+            let (problem, fix) = e.problem_and_fix();
+            return r.line(
+                Status::Fail,
+                format!("backend record: {problem} — fix: {fix}"),
+            );
+        }
+    };
+    match (recorded, keychain::requested()) {
         (Some(b), Ok(Requested::Explicit(e))) if e != b => r.line(
             Status::Warn,
             format!(
@@ -389,6 +402,8 @@ fn check_record(r: &mut Report) {
         ),
         (Some(b), _) => {
             let moving = keychain::record::moving_from(&service)
+                .ok()
+                .flatten()
                 .map(|f| format!("; a move from the {f} was interrupted — fix: run `{NAME} configure --backend {}` again", b.id()))
                 .unwrap_or_default();
             let status = if moving.is_empty() { Status::Info } else { Status::Warn };
@@ -429,6 +444,12 @@ fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychai
             }
             if sel.backend == Backend::Pass {
                 r.line(Status::Info, pass_store_line());
+            } else if let Some(e) = keychain::untrusted_pass_store() {
+                let (problem, fix) = e.problem_and_fix();
+                r.line(
+                    Status::Warn,
+                    format!("pass store: not used, because {problem} — fix: {fix}"),
+                );
             }
             Some(kc)
         }
@@ -442,9 +463,15 @@ fn pass_store_line() -> String {
         .map(std::path::PathBuf::from)
         .or_else(|| crate::paths::home_dir().map(|h| h.join(".password-store")))
         .unwrap_or_default();
-    let key = std::fs::read_to_string(dir.join(".gpg-id"))
-        .map(|k| crate::hub::printable(k.lines().next().unwrap_or("")))
-        .unwrap_or_else(|_| "none".into());
+    let gpg_id = crate::trust::Expect::file("the password store's .gpg-id");
+    let key = crate::trust::read_file(&dir.join(".gpg-id"), gpg_id, 64 * 1024)
+        .ok()
+        .flatten()
+        .map(|k| {
+            let text = String::from_utf8_lossy(&k).into_owned();
+            crate::hub::printable(text.lines().next().unwrap_or(""))
+        })
+        .unwrap_or_else(|| "none".into());
     format!(
         "pass store: {} (encrypted for {key}; gpg never prompts here: a locked key fails with the unlock command)",
         crate::fs::display(&dir)

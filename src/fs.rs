@@ -90,36 +90,15 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Create `dir` and its missing parents with mode 0700.
+/// Create `dir` and its missing parents with mode 0700 (on Unix, `trust::create_private_dir`
+/// does it one checked step at a time).
+#[cfg(not(unix))]
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
-}
-
-/// Who owns a file or directory, and whether others may write to it.
-#[cfg(unix)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ownership {
-    pub uid: u32,
-    /// Group- or world-writable.
-    pub shared_write: bool,
-}
-
-/// The owner of `path` (following symlinks), `None` when it does not exist.
-#[cfg(unix)]
-pub fn ownership(path: &Path) -> std::io::Result<Option<Ownership>> {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::metadata(path) {
-        Ok(m) => Ok(Some(Ownership {
-            uid: m.uid(),
-            shared_write: m.mode() & 0o022 != 0,
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// The effective uid of this process.

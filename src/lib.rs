@@ -22,6 +22,9 @@ pub mod protocol;
 mod registry;
 mod secret;
 mod settings;
+mod trust;
+#[cfg(test)]
+mod wipe_check;
 
 pub use deadline::Deadline;
 pub use secret::Secret;

@@ -2,97 +2,71 @@
 //! to trust: lock files in the user's runtime directory, the backend record in the user's
 //! configuration directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::NAME;
+use crate::trust::{Expect, TrustError};
 
-/// A directory that cannot be trusted with our files, or cannot be made.
+/// No place for lock files.
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
     #[error(
         "neither XDG_RUNTIME_DIR nor HOME is set, so there is no place for lock files; set one of them"
     )]
     NoBase,
-    #[error(
-        "cannot create {}: {source}; check the permissions of its parent",
-        crate::fs::display(path)
-    )]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{} is a symlink, and {NAME} does not follow links for its lock files; remove it (`rm {}`) and retry",
-        crate::fs::display(path),
-        crate::fs::display(path)
-    )]
-    Symlink { path: PathBuf },
-    #[error(
-        "{} belongs to {owner}, not to you; remove it as that user, or run {NAME} as {owner}",
-        crate::fs::display(path)
-    )]
-    NotOwned { path: PathBuf, owner: String },
-    #[error(
-        "{} is writable by other users, who could swap its lock files; run `chmod 700 {}` and retry",
-        crate::fs::display(path),
-        crate::fs::display(path)
-    )]
-    SharedWrite { path: PathBuf },
+    #[error("{0}")]
+    Untrusted(#[from] TrustError),
 }
 
-/// `$XDG_RUNTIME_DIR/docker-credential-hub`, else `~/.cache/docker-credential-hub`: created
-/// with mode 0700 and checked before any lock file is opened in it.
+const LOCK_DIR: Expect = Expect::dir("the lock directory").private();
+
+/// The lock directory: `docker-credential-hub` in `$XDG_RUNTIME_DIR`, else in
+/// `/run/user/<uid>`, else `~/.cache/docker-credential-hub`, else
+/// `docker-credential-hub-<uid>` in the temporary directory. A place that is not the
+/// effective user's (another user's runtime directory or home under `sudo -E`) is passed
+/// over, so nothing is created in their tree; the lock directory itself is created mode 0700
+/// and must be ours and writable by nobody else, or it is an error.
 pub fn runtime_dir() -> Result<PathBuf, DirError> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .or_else(|| home_dir().map(|h| h.join(".cache")))
-        .ok_or(DirError::NoBase)?;
-    let dir = base.join(NAME);
-    private_dir(&dir)?;
-    Ok(dir)
+    let mut first_refusal = None;
+    for (base, dir) in lock_dir_candidates() {
+        if !base.is_dir() {
+            continue;
+        }
+        if let Err(e) = crate::trust::check_place(&base, "the place for lock files") {
+            crate::trace!("lock files are not kept there: {e}");
+            first_refusal.get_or_insert(e);
+            continue;
+        }
+        crate::trust::create_private_dir(&dir, LOCK_DIR)?;
+        return Ok(dir);
+    }
+    Err(first_refusal.map_or(DirError::NoBase, DirError::Untrusted))
 }
 
-/// Create `dir` (mode 0700) if needed, then check it is a directory of ours that nobody
-/// else can write to.
-pub fn private_dir(dir: &Path) -> Result<(), DirError> {
-    crate::fs::create_private_dir(dir).map_err(|source| DirError::Create {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    check_private(dir)
-}
-
-#[cfg(unix)]
-fn check_private(dir: &Path) -> Result<(), DirError> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::symlink_metadata(dir).map_err(|source| DirError::Create {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    if meta.file_type().is_symlink() {
-        return Err(DirError::Symlink {
-            path: dir.to_path_buf(),
-        });
+/// (a directory that must exist and be ours or root's, the lock directory in it).
+fn lock_dir_candidates() -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        let run = PathBuf::from(run);
+        out.push((run.clone(), run.join(NAME)));
     }
-    if meta.uid() != crate::fs::euid() {
-        return Err(DirError::NotOwned {
-            path: dir.to_path_buf(),
-            owner: crate::fs::user_name(meta.uid()),
-        });
+    #[cfg(unix)]
+    {
+        let run = PathBuf::from(format!("/run/user/{}", crate::fs::euid()));
+        out.push((run.clone(), run.join(NAME)));
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err(DirError::SharedWrite {
-            path: dir.to_path_buf(),
-        });
+    if let Some(home) = home_dir() {
+        out.push((home.clone(), home.join(".cache").join(NAME)));
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_dir: &Path) -> Result<(), DirError> {
-    Ok(())
+    #[cfg(unix)]
+    {
+        let tmp = std::env::temp_dir();
+        out.push((
+            tmp.clone(),
+            tmp.join(format!("{NAME}-{}", crate::fs::euid())),
+        ));
+    }
+    out
 }
 
 /// The user's home directory (`USERPROFILE` on Windows).
@@ -136,21 +110,20 @@ pub fn safe_file_name(name: &str) -> String {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn a_shared_or_linked_directory_is_refused_with_its_fix() {
+    fn a_shared_or_linked_lock_directory_is_refused_with_its_fix() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("locks");
-        private_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = private_dir(&dir).unwrap_err();
-        assert!(matches!(e, DirError::SharedWrite { .. }), "{e}");
+        crate::trust::create_private_dir(&dir, LOCK_DIR).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let e = crate::trust::create_private_dir(&dir, LOCK_DIR).unwrap_err();
         assert!(e.to_string().contains("chmod 700"), "{e}");
 
         let link = root.path().join("link");
         std::os::unix::fs::symlink(root.path(), &link).unwrap();
-        let e = private_dir(&link).unwrap_err();
-        assert!(matches!(e, DirError::Symlink { .. }), "{e}");
+        let e = crate::trust::create_private_dir(&link, LOCK_DIR).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
     }
 }

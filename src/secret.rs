@@ -64,6 +64,37 @@ impl Secret<Vec<u8>> {
     }
 }
 
+/// Read at most `cap` bytes from `reader` into a buffer that is wiped when dropped. When the
+/// buffer must grow, the old one is wiped before it is freed, so no copy is left behind (a
+/// plain `read_to_end` leaves each outgrown buffer in freed memory).
+pub fn read_capped(mut reader: impl std::io::Read, cap: usize) -> std::io::Result<Secret<Vec<u8>>> {
+    let mut out = Secret::new(Vec::with_capacity(4096));
+    let mut chunk = [0u8; 4096];
+    let result = loop {
+        let room = cap.saturating_sub(out.expose().len());
+        if room == 0 {
+            break Ok(());
+        }
+        let want = room.min(chunk.len());
+        let n = match reader.read(&mut chunk[..want]) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        };
+        let buf = out.expose_mut();
+        if buf.len() + n > buf.capacity() {
+            let mut bigger = Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n));
+            bigger.extend_from_slice(buf);
+            buf.zeroize();
+            *buf = bigger;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    chunk.zeroize();
+    result.map(|()| out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +123,13 @@ mod tests {
         assert!(!wiped.get());
         drop(secret);
         assert!(wiped.get());
+    }
+
+    #[test]
+    fn a_growing_read_keeps_every_byte_up_to_the_cap() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(read_capped(&data[..], usize::MAX).unwrap().expose(), &data);
+        assert_eq!(read_capped(&data[..], 10).unwrap().expose(), &data[..10]);
     }
 
     #[test]

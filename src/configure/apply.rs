@@ -198,7 +198,12 @@ fn write_all(loaded: &Loaded, previous: Option<&str>, strip: &[String]) -> Outco
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
-        crate::fs::create_private_dir(dir).map_err(|e| io_fail("the directory", dir, e))?;
+        crate::trust::create_private_dir(dir, docker_config::CONFIG_DIR).map_err(|e| {
+            fail(format!(
+                "{e}; {}; run configure again",
+                unchanged_hint(path)
+            ))
+        })?;
     }
     if previous != Some(CREDS_STORE) {
         let record = sibling(path, RECORD_SUFFIX);

@@ -14,8 +14,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::NAME;
+use crate::trust::{self, Expect, TrustError};
 
 const DROP_IN: &str = "50-docker-credential-hub.conf";
+/// registries.conf.d, created by us when missing: never through a link, never someone else's.
+const DROP_IN_DIR: Expect = Expect::dir("podman's registries.conf.d");
+const DROP_IN_FILE: Expect = Expect::file("podman's drop-in");
+/// The user's own containers configuration, only read (a dotfile manager may link it).
+const USER_CONF: Expect = Expect::file("podman's configuration").link_ok().root_ok();
+const CONF_CAP: u64 = 1024 * 1024;
 const CONTENT: &str = "# Written by `docker-credential-hub configure`: podman, skopeo and buildah keep registry\n# credentials through docker-credential-hub, in the same keychain as docker.\n# `docker-credential-hub configure --undo` removes this file.\ncredential-helpers = [\"hub\"]\n";
 
 /// What was (or would be) changed for the containers tools, for the report.
@@ -37,6 +44,17 @@ fn config_dir() -> Option<PathBuf> {
 
 fn drop_in_path() -> Option<PathBuf> {
     config_dir().map(|d| d.join("registries.conf.d").join(DROP_IN))
+}
+
+/// A file's text through the trust rule: `Ok(None)` when it does not exist.
+fn read(path: &Path, expect: Expect) -> Result<Option<String>, TrustError> {
+    Ok(trust::read_file(path, expect, CONF_CAP)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Our drop-in as it is now.
+fn ours(path: &Path) -> Result<Option<String>, TrustError> {
+    read(path, DROP_IN_FILE)
 }
 
 /// Whether the containers tools are installed at all (else there is nothing to wire).
@@ -63,7 +81,7 @@ fn users_own_setting() -> Option<(PathBuf, String)> {
         files.extend(dropins);
     }
     files.into_iter().find_map(|f| {
-        let text = std::fs::read_to_string(&f).ok()?;
+        let text = read(&f, USER_CONF).ok()??;
         let line = text
             .lines()
             .map(str::trim)
@@ -118,13 +136,21 @@ fn check(wiring: &mut Wiring) -> Option<PathBuf> {
 pub fn planned() -> Wiring {
     let mut w = Wiring::default();
     if let Some(path) = check(&mut w) {
-        match std::fs::read_to_string(&path) {
-            Ok(text) if text == CONTENT => {}
-            Ok(_) => w.warnings.push(format!(
+        match ours(&path).and_then(|text| {
+            if text.is_none() {
+                trust::place_to_write(&path, DROP_IN_FILE)?;
+            }
+            Ok(text)
+        }) {
+            Ok(Some(text)) if text == CONTENT => {}
+            Ok(Some(_)) => w.warnings.push(format!(
                 "{} exists and was not written by {NAME}; it would be left alone",
                 crate::fs::display(&path)
             )),
-            Err(_) => w.done.push(format!(
+            Err(e) => w.warnings.push(format!(
+                "{e}; podman and skopeo would keep their own credential setup"
+            )),
+            Ok(None) => w.done.push(format!(
                 "would write {} so that podman, skopeo and buildah use this helper",
                 crate::fs::display(&path)
             )),
@@ -139,20 +165,33 @@ pub fn wire() -> Wiring {
     let Some(path) = check(&mut w) else {
         return w;
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text == CONTENT => return w,
-        Ok(_) => {
+    match ours(&path) {
+        Ok(Some(text)) if text == CONTENT => return w,
+        Ok(Some(_)) => {
             w.warnings.push(format!(
                 "{} exists and was not written by {NAME}; it was left alone, so podman and skopeo may not use this helper",
                 crate::fs::display(&path)
             ));
             return w;
         }
-        Err(_) => {}
+        Ok(None) => {}
+        Err(e) => {
+            w.warnings.push(format!(
+                "{e}; podman and skopeo keep their own credential setup"
+            ));
+            return w;
+        }
     }
     let dir = path.parent().expect("a drop-in has a directory");
-    let written = crate::fs::create_private_dir(dir).and_then(|()| {
-        let mut f = crate::fs::create_new_private(&path)?;
+    // Made one directory at a time, never through a link and never in someone else's
+    // tree; the file itself is created exclusively, without following a link.
+    if let Err(e) = trust::create_private_dir(dir, DROP_IN_DIR) {
+        w.warnings.push(format!(
+            "{e}; podman and skopeo keep their own credential setup"
+        ));
+        return w;
+    }
+    let written = crate::fs::create_new_private(&path).and_then(|mut f| {
         std::io::Write::write_all(&mut f, CONTENT.as_bytes())?;
         f.sync_all()
     });
@@ -182,7 +221,7 @@ pub fn wire() -> Wiring {
 pub fn planned_undo() -> Wiring {
     let mut w = Wiring::default();
     if let Some(path) = drop_in_path()
-        && std::fs::read_to_string(&path).is_ok_and(|t| t == CONTENT)
+        && ours(&path).is_ok_and(|t| t.as_deref() == Some(CONTENT))
     {
         w.done
             .push(format!("would remove {}", crate::fs::display(&path)));
@@ -196,8 +235,8 @@ pub fn unwire() -> Wiring {
     let Some(path) = drop_in_path() else {
         return w;
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text == CONTENT => match std::fs::remove_file(&path) {
+    match ours(&path) {
+        Ok(Some(text)) if text == CONTENT => match std::fs::remove_file(&path) {
             Ok(()) => w.done.push(format!(
                 "podman, skopeo and buildah: removed {}",
                 crate::fs::display(&path)
@@ -207,11 +246,12 @@ pub fn unwire() -> Wiring {
                 crate::fs::display(&path)
             )),
         },
-        Ok(_) => w.warnings.push(format!(
+        Ok(Some(_)) => w.warnings.push(format!(
             "{} was changed since configure wrote it; it was left alone",
             crate::fs::display(&path)
         )),
-        Err(_) => {}
+        Ok(None) => {}
+        Err(e) => w.warnings.push(format!("{e}; it was left alone")),
     }
     w
 }
@@ -222,7 +262,7 @@ pub fn status() -> Option<(bool, String)> {
         return None;
     }
     let path = drop_in_path()?;
-    if std::fs::read_to_string(&path).is_ok_and(|t| t == CONTENT) {
+    if ours(&path).is_ok_and(|t| t.as_deref() == Some(CONTENT)) {
         if let Some((file, line)) = users_own_setting()
             && !line.contains("\"hub\"")
             && file.file_name() > path.file_name()

@@ -139,10 +139,14 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// config.json, read and checked to be ours to change.
+/// config.json, read and checked to be ours to change. Under `sudo` with HOME kept,
+/// config.json, its link target, its directory, or (when that does not exist yet) the
+/// directory it would be created in belongs to someone else: root-only credentials could end
+/// up in a file they read, and root-owned directories would lock them out of their own
+/// docker. Nothing is created or changed then.
 fn load() -> Result<Loaded, Failed> {
     let path = docker_config::config_path().map_err(fail)?;
-    docker_config::check_owner(&path, "configure").map_err(fail)?;
+    crate::trust::place_to_write(&path, docker_config::CONFIG_JSON).map_err(fail)?;
     docker_config::load(&path).map_err(fail)
 }
 

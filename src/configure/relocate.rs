@@ -18,7 +18,9 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
         .map_err(|e| fail(format!("cannot use the {target}: {e}; nothing was moved")))?;
     // Where the credentials are now: an interrupted move's source, else the record, else
     // what `auto` would pick.
-    let from = match record::moving_from(&service) {
+    let moving =
+        record::moving_from(&service).map_err(|e| fail(format!("{e}; nothing was moved")))?;
+    let from = match moving {
         Some(from) if from != target => from,
         _ => {
             let (_, selection) = keychain::open(&deadline).map_err(|e| {

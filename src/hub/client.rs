@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 
 use super::http::{self, BodyError, Endpoint, innermost, is_timeout, shown};
@@ -134,8 +134,8 @@ impl Hub {
         username: &str,
         password: &Secret<String>,
     ) -> Result<PasswordLogin, HubError> {
-        let body = json!({"username": username, "password": password.expose()});
-        let answer = self.post("/v2/users/login", &body, None)?;
+        let body = json_body(&[("username", username), ("password", password.expose())]);
+        let answer = self.post("/v2/users/login", body, None)?;
         let secrets = [password.expose().as_str()];
         match answer.status {
             200 => self.jwt_from(&answer, "token").map(PasswordLogin::Token),
@@ -185,9 +185,12 @@ impl Hub {
         if Instant::now() >= login.expires {
             return Err(two_factor_stale(Stale::Expired));
         }
-        let body = json!({"login_2fa_token": login.token.expose(), "code": code.expose()});
+        let body = json_body(&[
+            ("login_2fa_token", login.token.expose()),
+            ("code", code.expose()),
+        ]);
         let secrets = [login.token.expose().as_str(), code.expose()];
-        let answer = self.post("/v2/users/2fa-login", &body, None)?;
+        let answer = self.post("/v2/users/2fa-login", body, None)?;
         let detail = |fallback: &str| answer.detail(None, &secrets, fallback);
         match answer.status {
             200 => self.jwt_from(&answer, "token"),
@@ -216,8 +219,8 @@ impl Hub {
         identifier: &str,
         secret: &Secret<String>,
     ) -> Result<Secret<String>, HubError> {
-        let body = json!({"identifier": identifier, "secret": secret.expose()});
-        let answer = self.post("/v2/auth/token", &body, None)?;
+        let body = json_body(&[("identifier", identifier), ("secret", secret.expose())]);
+        let answer = self.post("/v2/auth/token", body, None)?;
         let secrets = [secret.expose().as_str()];
         match answer.status {
             200 | 201 => self.jwt_from(&answer, "access_token"),
@@ -241,7 +244,8 @@ impl Hub {
         scopes: &[String],
     ) -> Result<CreatedToken, HubError> {
         let body = json!({"token_label": label, "scopes": scopes});
-        let answer = self.post("/v2/access-tokens", &body, Some(jwt))?;
+        let body = Secret::new(serde_json::to_vec(&body).expect("a JSON value always serialises"));
+        let answer = self.post("/v2/access-tokens", body, Some(jwt))?;
         let secrets = [jwt.expose().as_str()];
         match answer.status {
             200 | 201 => {
@@ -329,16 +333,21 @@ impl Hub {
         }
     }
 
-    fn request(&self, url: &str, body: &[u8], bearer: Option<&Secret<String>>) -> RequestBuilder {
+    fn request(
+        &self,
+        url: &str,
+        body: &Secret<Vec<u8>>,
+        bearer: Option<&Secret<String>>,
+    ) -> RequestBuilder {
         let mut req = self
             .http
             .post(url)
             .timeout(self.deadline.remaining())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
-            .body(body.to_vec());
+            .body(wiped_bytes(body.expose().clone()));
         if let Some(jwt) = bearer {
-            req = req.header(AUTHORIZATION, format!("Bearer {}", jwt.expose()));
+            req = req.header(AUTHORIZATION, bearer_value(jwt));
         }
         req
     }
@@ -350,12 +359,11 @@ impl Hub {
     fn post(
         &self,
         path: &str,
-        body: &Value,
+        bytes: Secret<Vec<u8>>,
         bearer: Option<&Secret<String>>,
     ) -> Result<Answer, HubError> {
         let url = self.api.join(path);
         let shown_url = shown(&url);
-        let bytes = Secret::new(serde_json::to_vec(body).expect("a JSON value always serialises"));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -363,7 +371,7 @@ impl Hub {
                 return Err(self.timed_out());
             }
             let start = Instant::now();
-            let sent = self.request(&url, bytes.expose(), bearer).send();
+            let sent = self.request(&url, &bytes, bearer).send();
             let ms = || start.elapsed().as_millis();
             let (problem, wait) = match sent {
                 Err(e) if e.is_timeout() => {
@@ -544,6 +552,55 @@ impl Hub {
     }
 }
 
+/// A JSON object of string fields, for a request body that holds a secret. It is written
+/// straight from the borrowed strings (no `Value` holding copies) into a buffer with room
+/// for the worst case (every byte escaped as `\u00XX`), so it never grows and leaves no
+/// outgrown copy behind; the result is wiped when dropped.
+fn json_body(fields: &[(&str, &str)]) -> Secret<Vec<u8>> {
+    struct Fields<'a>(&'a [(&'a str, &'a str)]);
+    impl serde::Serialize for Fields<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().copied())
+        }
+    }
+    let len: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = Secret::new(Vec::with_capacity(len * 6 + 16));
+    serde_json::to_writer(out.expose_mut(), &Fields(fields))
+        .expect("serialising strings cannot fail");
+    out
+}
+
+/// Bytes for reqwest that are wiped when reqwest (and hyper) drop their last reference.
+/// Copies hyper or rustls make into their own buffers are beyond our reach.
+fn wiped_bytes(bytes: Vec<u8>) -> bytes::Bytes {
+    struct Wiped(Vec<u8>);
+    impl AsRef<[u8]> for Wiped {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Wiped {
+        fn drop(&mut self) {
+            zeroize::Zeroize::zeroize(&mut self.0);
+        }
+    }
+    bytes::Bytes::from_owner(Wiped(bytes))
+}
+
+/// `Authorization: Bearer <jwt>`, built in a buffer that is wiped when dropped and marked
+/// sensitive (so that http's `Debug` and HTTP/2's header compression leave it out).
+fn bearer_value(jwt: &Secret<String>) -> HeaderValue {
+    let token = jwt.expose().as_bytes();
+    let mut text = Vec::with_capacity("Bearer ".len() + token.len());
+    text.extend_from_slice(b"Bearer ");
+    text.extend_from_slice(token);
+    let mut value = HeaderValue::from_maybe_shared(wiped_bytes(text))
+        // A JWT is base64url and dots; anything else is no token to send.
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+    value.set_sensitive(true);
+    value
+}
+
 /// Why a two-factor login cannot be finished, whatever the code.
 enum Stale {
     Expired,
@@ -583,6 +640,27 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A login body, the copy handed to reqwest, and the Bearer header are wiped: no freed
+    /// block holds the secret afterwards.
+    #[test]
+    fn request_bodies_and_the_bearer_header_leave_no_copy_in_freed_memory() {
+        let watch = crate::wipe_check::Watch::new();
+        let secret = Secret::new(watch.canary().to_string());
+        let body = json_body(&[("username", "u<&>"), ("password", secret.expose())]);
+        let text = std::str::from_utf8(body.expose()).unwrap();
+        assert!(text.starts_with(r#"{"username":"u<&>","password":"wipecheck"#));
+        let sent = wiped_bytes(body.expose().clone());
+        assert_eq!(&sent[..], body.expose());
+        drop(sent);
+        drop(body);
+        let header = bearer_value(&secret);
+        assert!(header.is_sensitive());
+        assert!(header.as_bytes().ends_with(watch.canary().as_bytes()));
+        drop(header);
+        drop(secret);
+        assert_eq!(watch.freed_copies(), 0);
+    }
 
     #[test]
     fn backoff_grows() {

@@ -98,6 +98,9 @@ pub enum KeychainError {
     CorruptCache,
     #[error("{0}")]
     Lock(#[from] crate::lock::LockError),
+    /// A path the backend would use fails the trust rule (another user's, a planted link).
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
     #[error("{0}")]
     Selection(String),
     /// The recorded backend cannot be used: nothing else is tried.
@@ -129,6 +132,7 @@ impl KeychainError {
             | E::SecretServiceBusGone { .. }
             | E::KeyutilsDenied { .. }
             | E::KeyutilsNoAnchor { .. }
+            | E::Trust(_)
             | E::Selection(_) => Kind::Unavailable,
             E::SecretServiceLocked | E::NativeLocked { .. } => Kind::Locked,
             E::KeyutilsQuota { .. }

@@ -44,6 +44,16 @@ pub fn internal_service(service: &str) -> String {
     format!("{service}:internal")
 }
 
+/// Why the password store here is not used although it is initialised (it fails the trust
+/// rule: another user's, under `sudo -E`), for `doctor`.
+pub fn untrusted_pass_store() -> Option<crate::trust::TrustError> {
+    #[cfg(target_os = "linux")]
+    if let pass::Found::Untrusted(e) = pass::inspect() {
+        return Some(e);
+    }
+    None
+}
+
 pub fn service_name() -> String {
     std::env::var("DOCKER_CREDENTIAL_HUB_SERVICE")
         .ok()

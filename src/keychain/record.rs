@@ -1,12 +1,15 @@
 //! The record of which backend holds a user's credentials:
 //! `$XDG_CONFIG_HOME/docker-credential-hub/backend` (`backend.<service>` for a
 //! non-default `DOCKER_CREDENTIAL_HUB_SERVICE`), one line such as `secret-service`.
-//! Written by the first successful `store` and by `configure`; read by `auto`.
+//! Written by the first successful `store` and by `configure`; read by `auto`. It is read
+//! and written only through the trust rule: under `sudo -E` the invoking user's record is
+//! neither believed nor replaced.
 
 use std::path::PathBuf;
 
 use super::{Backend, DEFAULT_SERVICE};
 use crate::NAME;
+use crate::trust::{Expect, TrustError};
 
 fn file_name(service: &str) -> String {
     if service == DEFAULT_SERVICE {
@@ -32,20 +35,35 @@ pub fn path_text() -> String {
         .unwrap_or_else(|| "the configuration directory".into())
 }
 
+/// The record is one short line, and a second while a move is under way.
+const RECORD_CAP: u64 = 1024;
+const RECORD: Expect = Expect::file("the backend record");
+const RECORD_DIR: Expect = Expect::dir("the backend record's directory").private();
+
+/// The record's text: `Ok(None)` when there is none. A record that fails the trust rule (a
+/// FIFO, a symlink, someone else's file, or far too large) is an error, not "no record".
+fn read_text(service: &str) -> Result<Option<String>, TrustError> {
+    let Some(path) = path(service) else {
+        return Ok(None);
+    };
+    Ok(crate::trust::read_file(&path, RECORD, RECORD_CAP)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 /// The recorded backend (the record's first line); `None` when there is no record (or it
 /// names no backend).
-pub fn read(service: &str) -> Option<Backend> {
-    let text = std::fs::read_to_string(path(service)?).ok()?;
-    Backend::parse(text.lines().next()?.trim())
+pub fn read(service: &str) -> Result<Option<Backend>, TrustError> {
+    Ok(read_text(service)?.and_then(|text| Backend::parse(text.lines().next()?.trim())))
 }
 
 /// The backend an interrupted `configure --backend` was moving credentials out of (the
 /// record's `moving-from` line), whose copies are still to be erased.
-pub fn moving_from(service: &str) -> Option<Backend> {
-    let text = std::fs::read_to_string(path(service)?).ok()?;
-    text.lines()
-        .filter_map(|l| l.strip_prefix("moving-from "))
-        .find_map(|b| Backend::parse(b.trim()))
+pub fn moving_from(service: &str) -> Result<Option<Backend>, TrustError> {
+    Ok(read_text(service)?.and_then(|text| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("moving-from "))
+            .find_map(|b| Backend::parse(b.trim()))
+    }))
 }
 
 /// Record `backend` for `service`.
@@ -63,7 +81,7 @@ pub fn write_moving(service: &str, backend: Backend, from: Backend) -> Result<()
 
 fn write_text(service: &str, text: &str) -> Result<(), RecordError> {
     let dir = dir().ok_or(RecordError::NoHome)?;
-    crate::paths::private_dir(&dir)?;
+    crate::trust::create_private_dir(&dir, RECORD_DIR)?;
     let file = dir.join(file_name(service));
     crate::fs::replace(&file, text.as_bytes())
         .map_err(|source| RecordError::Write { path: file, source })
@@ -71,7 +89,7 @@ fn write_text(service: &str, text: &str) -> Result<(), RecordError> {
 
 /// Record `backend` unless a record exists already: the first successful store decides.
 pub fn write_if_absent(service: &str, backend: Backend) -> Result<(), RecordError> {
-    if path(service).is_some_and(|p| p.exists()) {
+    if path(service).is_some_and(|p| crate::trust::exists(&p)) {
         return Ok(());
     }
     write(service, backend)
@@ -82,7 +100,7 @@ pub enum RecordError {
     #[error("neither XDG_CONFIG_HOME nor HOME is set, so the backend in use cannot be recorded")]
     NoHome,
     #[error("{0}")]
-    Dir(#[from] crate::paths::DirError),
+    Untrusted(#[from] TrustError),
     #[error("cannot record the backend in {}: {source}", crate::fs::display(path))]
     Write {
         path: PathBuf,

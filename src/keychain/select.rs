@@ -199,7 +199,7 @@ pub fn open_in(
 ) -> Result<(Box<dyn Keychain>, Selection)> {
     let (backend, reason) = match req {
         Requested::Explicit(b) => (b, Reason::Explicit),
-        Requested::Auto => match record::read(service) {
+        Requested::Auto => match record::read(service)? {
             Some(b) if b.exists_here() => (b, Reason::Recorded),
             _ => return auto(service, deadline),
         },
@@ -263,13 +263,19 @@ fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Select
         Probe::Absent(why) => why,
         Probe::Broken(e) => return Err(e),
     };
-    if super::pass::initialised() {
-        let kc = super::pass::Pass::open(service, deadline)?;
-        let sel = Selection {
-            backend: Backend::Pass,
-            reason: Reason::Fallback(why),
-        };
-        return Ok((Box::new(kc), sel));
+    // A store that fails the trust rule (another user's, under `sudo -E`) is passed over
+    // as if there were none; `doctor` says why.
+    match super::pass::inspect() {
+        super::pass::Found::Ready(store) => {
+            let kc = super::pass::Pass::with_store(store, service, deadline);
+            let sel = Selection {
+                backend: Backend::Pass,
+                reason: Reason::Fallback(why),
+            };
+            return Ok((Box::new(kc), sel));
+        }
+        super::pass::Found::Untrusted(e) => crate::trace!("auto: the pass store is not used: {e}"),
+        super::pass::Found::Absent(_) => {}
     }
     match super::keyutils::Keyutils::open(service, deadline) {
         Ok(kc) => Ok((

@@ -28,13 +28,21 @@ impl Action {
     }
 }
 
-/// The result of one action: what to print on stdout, and the exit status.
+/// The result of one action: what to print on stdout (wiped when dropped: a `get` answer
+/// holds the secret), and the exit status.
 pub struct Outcome {
     pub stdout: String,
     pub code: u8,
     /// For a successful `store` of Docker Hub's key: the credentials, and whether they
     /// differ from what was stored before (a Hub login may follow).
     pub stored_hub: Option<(Credentials, bool)>,
+}
+
+/// The answer is wiped, whatever it held.
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.stdout);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +186,22 @@ mod tests {
             (out.code, out.stdout.as_str()),
             (1, "credentials not found in native keychain\n")
         );
+    }
+
+    /// The answer is built in one buffer that never grows, and wiped when dropped: no freed
+    /// block holds the secret afterwards.
+    #[test]
+    fn the_get_answer_leaves_no_copy_of_the_secret_in_freed_memory() {
+        let watch = crate::wipe_check::Watch::new();
+        let kc = Memory::default();
+        kc.store("https://r.example", &Stored::new("u", watch.canary()))
+            .unwrap();
+        let out = run_on(&kc, Action::Get, "https://r.example");
+        assert_eq!(out.code, 0);
+        assert!(out.stdout.contains(watch.canary()));
+        drop(out);
+        drop(kc);
+        assert_eq!(watch.freed_copies(), 0);
     }
 
     #[test]

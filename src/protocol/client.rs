@@ -1,9 +1,8 @@
 //! The caller's side of the protocol: running another credential helper exactly as docker
 //! does (docker-credential-helpers `client/`), with a deadline docker itself does not have,
-//! and finding programs on PATH as `exec.LookPath` does.
+//! and finding programs on PATH as `exec.LookPath` does, in trusted directories only.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -59,19 +58,30 @@ pub enum CallError {
 }
 
 /// Run `program action` with `input` on stdin, as docker-credential-helpers' client does,
-/// and give up after `timeout`.
+/// and give up after `timeout`. `program` is a name looked up on PATH, or a path; either
+/// way only a program that passes the trust rule is run.
 pub fn run_helper(
     program: &str,
     action: &str,
     input: &[u8],
     timeout: Duration,
 ) -> Result<HelperOutput, CallError> {
-    let mut command = Command::new(program);
+    let missing = || CallError::Missing {
+        program: program.to_string(),
+    };
+    let path = if program.contains(['/', '\\']) {
+        let path = PathBuf::from(program);
+        if !crate::trust::program::usable(&path) {
+            return Err(missing());
+        }
+        path
+    } else {
+        find_program(program).ok_or_else(missing)?
+    };
+    let mut command = crate::child::inheriting(&path);
     command.arg(action);
     crate::child::run(command, input, timeout).map_err(|e| match e {
-        ChildError::Missing => CallError::Missing {
-            program: program.to_string(),
-        },
+        ChildError::Missing => missing(),
         ChildError::Spawn(e) => CallError::Spawn {
             program: program.to_string(),
             action: action.to_string(),
@@ -104,7 +114,7 @@ fn first_line(out: &HelperOutput) -> String {
                     .collect::<String>()
             })
     };
-    pick(&out.stdout)
+    pick(out.stdout.expose())
         .or_else(|| pick(&out.stderr))
         .unwrap_or_else(|| "no output".into())
 }
@@ -130,7 +140,7 @@ pub fn helper_list(name: &str, timeout: Duration) -> Result<Vec<(String, String)
         return Err(failed(&program, "list", &out));
     }
     let map: Map<String, Value> =
-        serde_json::from_slice(&out.stdout).map_err(|_| CallError::Garbled {
+        serde_json::from_slice(out.stdout.expose()).map_err(|_| CallError::Garbled {
             program: program.clone(),
             action: "list".into(),
             what: "a JSON object",
@@ -155,13 +165,13 @@ pub fn helper_get(name: &str, key: &str, timeout: Duration) -> Result<Option<Sto
         e => e,
     })?;
     if !out.success {
-        if String::from_utf8_lossy(&out.stdout).trim() == ERR_NOT_FOUND {
+        if String::from_utf8_lossy(out.stdout.expose()).trim() == ERR_NOT_FOUND {
             return Ok(None);
         }
         return Err(failed(&program, &action, &out));
     }
     // The answer holds the secret: never quote it, even when it is malformed.
-    let creds = wire::parse_store(&out.stdout).map_err(|_| CallError::Garbled {
+    let creds = wire::parse_store(out.stdout.expose()).map_err(|_| CallError::Garbled {
         program: program.clone(),
         action: format!("get for {key}"),
         what: "a credential",
@@ -172,20 +182,21 @@ pub fn helper_get(name: &str, key: &str, timeout: Duration) -> Result<Option<Sto
     }))
 }
 
-/// The first executable `name` on PATH, as `exec.LookPath` finds it; on Windows, with the
-/// extensions of `PATHEXT` (`docker-credential-hub.exe`).
+/// The first executable `name` on PATH, as `exec.LookPath` finds it (on Windows, with the
+/// extensions of `PATHEXT`: `docker-credential-hub.exe`), searching only directories and
+/// programs that pass the trust rule: under `sudo -E`, the invoking user's `~/bin` is not
+/// searched.
 pub fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
     let candidates = program_names(name);
-    std::env::split_paths(&path)
-        .filter(|d| !d.as_os_str().is_empty())
+    crate::trust::program::path_dirs()
+        .into_iter()
         .flat_map(|d| {
             candidates
                 .iter()
                 .map(move |c| d.join(c))
                 .collect::<Vec<_>>()
         })
-        .find(|p| is_executable(p))
+        .find(|p| crate::trust::program::usable(p))
 }
 
 /// The file names `name` may have on disk.
@@ -210,17 +221,6 @@ fn windows_names(name: &str, pathext: &str) -> Vec<String> {
         return vec![name.to_string()];
     }
     exts.iter().map(|e| format!("{name}{e}")).collect()
-}
-
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
 }
 
 #[cfg(test)]

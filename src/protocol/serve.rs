@@ -29,14 +29,18 @@ pub fn serve(action: Action, extra: &[String]) -> ExitCode {
     // then authenticated by the bus while stdin is read and parsed.
     let opened = keychain::open(&deadline);
     let input = if action == Action::List {
-        Vec::new()
+        Default::default()
     } else {
         match wire::read_input(&mut std::io::stdin().lock()) {
             Ok(bytes) => bytes,
             Err(e) => return super::error_line(&format!("{NAME}: {e}")),
         }
     };
-    let outcome = actions::run(action, &input, opened.as_ref().map(|(kc, _)| kc.as_ref()));
+    let outcome = actions::run(
+        action,
+        input.expose(),
+        opened.as_ref().map(|(kc, _)| kc.as_ref()),
+    );
     if action == Action::Store
         && outcome.code == 0
         && let Ok((_, selection)) = &opened

@@ -6,6 +6,7 @@ use std::io::Read;
 
 use super::messages::{ERR_MISSING_SERVER_URL, ERR_MISSING_USERNAME};
 use crate::secret::Secret;
+use zeroize::Zeroize;
 
 /// Requests larger than this are refused: nothing legitimate comes close.
 pub const MAX_INPUT: usize = 1024 * 1024;
@@ -64,14 +65,12 @@ impl InputError {
     }
 }
 
-/// Read stdin up to the cap. Never reads an unbounded amount into memory.
-pub fn read_input(reader: &mut dyn Read) -> Result<Vec<u8>, InputError> {
-    let mut buf = Vec::new();
-    reader
-        .take(MAX_INPUT as u64 + 1)
-        .read_to_end(&mut buf)
+/// Read stdin up to the cap. Never reads an unbounded amount into memory. A `store`
+/// request holds the secret: the buffer is wiped after use.
+pub fn read_input(reader: &mut dyn Read) -> Result<Secret<Vec<u8>>, InputError> {
+    let buf = crate::secret::read_capped(reader, MAX_INPUT + 1)
         .map_err(|e| InputError::Read(e.to_string()))?;
-    if buf.len() > MAX_INPUT {
+    if buf.expose().len() > MAX_INPUT {
         return Err(InputError::TooLarge);
     }
     Ok(buf)
@@ -109,8 +108,8 @@ fn utf8(bytes: &[u8]) -> Result<&str, InputError> {
 
 /// Parse a `store` request the way docker-credential-helpers does.
 pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
-    let joined = join_lines(input);
-    let text = utf8(&joined)?;
+    let joined = Secret::new(join_lines(input));
+    let text = utf8(joined.expose())?;
     if text.trim().is_empty() {
         return Err(InputError::Empty);
     }
@@ -124,7 +123,8 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
     let serde_json::Value::Object(map) = value else {
         return Err(InputError::NotObject(json_kind(&value)));
     };
-    let (mut server_url, mut username, mut secret) = (String::new(), String::new(), String::new());
+    let (mut server_url, mut username) = (String::new(), String::new());
+    let mut secret = Secret::new(String::new());
     // Later keys win, as in Go, which assigns fields in document order.
     for (key, value) in map {
         let slot = if field_matches(&key, "ServerURL") {
@@ -132,12 +132,13 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
         } else if field_matches(&key, "Username") {
             (&mut username, "Username")
         } else if field_matches(&key, "Secret") {
-            (&mut secret, "Secret")
+            (secret.expose_mut(), "Secret")
         } else {
             continue;
         };
         match value {
-            serde_json::Value::String(s) => *slot.0 = s,
+            // A repeated field replaces the earlier value, which is wiped.
+            serde_json::Value::String(s) => std::mem::replace(slot.0, s).zeroize(),
             serde_json::Value::Null => {}
             other => {
                 return Err(InputError::NotString {
@@ -160,7 +161,7 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
     Ok(Credentials {
         server_url,
         username,
-        secret: Secret::new(secret),
+        secret,
     })
 }
 
@@ -205,28 +206,52 @@ pub fn parse_server_url(input: &[u8]) -> Result<String, InputError> {
     Ok(url.to_string())
 }
 
-/// Go's json.Encoder escapes `<`, `>`, `&`, U+2028 and U+2029. Matching it keeps our
-/// answers byte-identical to docker-credential-helpers (e.g. `"\u003ctoken\u003e"`).
-/// These characters can only occur inside JSON strings, so replacing them is safe.
-fn go_escape(json: String) -> String {
-    if !json.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return json;
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
+/// Go's json.Encoder escapes `<`, `>`, `&`, U+2028 and U+2029 inside strings. Matching it
+/// keeps our answers byte-identical to docker-credential-helpers (e.g.
+/// `"\u003ctoken\u003e"`). serde_json hands this every run of characters it does not
+/// escape itself.
+struct GoEscapes;
+
+impl serde_json::ser::Formatter for GoEscapes {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(i) = rest.find(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+            writer.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().unwrap_or('&');
+            let escaped: &[u8] = match c {
+                '<' => b"\\u003c",
+                '>' => b"\\u003e",
+                '&' => b"\\u0026",
+                '\u{2028}' => b"\\u2028",
+                _ => b"\\u2029",
+            };
+            writer.write_all(escaped)?;
+            rest = &rest[i + c.len_utf8()..];
         }
+        writer.write_all(rest.as_bytes())
     }
-    out
 }
 
-/// The `get` answer: one JSON line plus `\n`.
+/// `value` as one JSON line, escaped as Go escapes it. `text_len` is the length of all the
+/// strings in it: the buffer gets room for the worst case (every byte escaped as `\u00XX`),
+/// so it never grows, since growing frees a copy of what it holds, secret included, that
+/// nobody could wipe.
+fn go_json_line(value: &impl serde::Serialize, text_len: usize) -> String {
+    let mut out = Vec::with_capacity(text_len.saturating_mul(6).saturating_add(64));
+    value
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out, GoEscapes,
+        ))
+        .expect("serialising strings cannot fail");
+    out.push(b'\n');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The `get` answer: one JSON line plus `\n`. It holds the secret: the caller wipes it.
 pub fn encode_get(server_url: &str, username: &str, secret: &Secret<String>) -> String {
     #[derive(serde::Serialize)]
     struct Out<'a> {
@@ -237,23 +262,21 @@ pub fn encode_get(server_url: &str, username: &str, secret: &Secret<String>) -> 
         #[serde(rename = "Secret")]
         secret: &'a str,
     }
-    let json = serde_json::to_string(&Out {
-        server_url,
-        username,
-        secret: secret.expose(),
-    })
-    .expect("serialising strings cannot fail");
-    let mut line = go_escape(json);
-    line.push('\n');
-    line
+    let len = "ServerURLUsernameSecret".len() + server_url.len() + username.len();
+    go_json_line(
+        &Out {
+            server_url,
+            username,
+            secret: secret.expose(),
+        },
+        len + secret.expose().len(),
+    )
 }
 
 /// The `list` answer: a JSON object of server URL → username with sorted keys, plus `\n`.
 pub fn encode_list(entries: &BTreeMap<String, String>) -> String {
-    let json = serde_json::to_string(entries).expect("serialising strings cannot fail");
-    let mut line = go_escape(json);
-    line.push('\n');
-    line
+    let len = entries.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    go_json_line(entries, len)
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! else's files, untrusted lock directories, hostile Hub answers, clear-text URLs, closed
 //! standard descriptors, and the process itself (non-dumpable, position-independent).
 //!
-//! Tests that need a second uid use the numeric uid 4242, which has no account: files are
-//! given to it with chown (the suite runs as root in CI) and removed with their temp dirs.
+//! Tests that need a second uid use the numeric uid 4242, which has no account
+//! (`support/other_user.rs`): files are given to it with chown (the suite runs as root in
+//! CI) and removed with their temp dirs. `trust.rs` runs the helper as root on that user's
+//! HOME, as `sudo -E` does.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -18,43 +20,7 @@ use crate::support::keyring::{
     require_tool, skip, store_ok, store_request,
 };
 use crate::support::mock_hub::{LOGIN, PASSWORD, Reply, USERNAME};
-
-/// A uid no account has.
-const OTHER_UID: u32 = 4242;
-
-/// The child drops to the throwaway uid (and gid) before it runs.
-fn run_as_other_user(cmd: &mut Command) {
-    // SAFETY: setgid/setuid are async-signal-safe and touch no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setgid(OTHER_UID) != 0 || libc::setuid(OTHER_UID) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Root is needed to hand files to another uid; say so loudly otherwise.
-fn need_root(what: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    skip(&format!(
-        "{what} needs root (to chown files to a second uid); run the suite as root"
-    ));
-    false
-}
-
-fn chown(path: &Path, uid: u32) {
-    std::os::unix::fs::lchown(path, Some(uid), Some(uid))
-        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-}
+use crate::support::other_user::{OTHER_UID, chown, is_root, need_root, run_as_other_user};
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
@@ -167,7 +133,8 @@ fn configure_on_another_users_config_is_refused_and_changes_nothing() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains(&format!("uid {OTHER_UID}"))
-            && err.contains("run `docker-credential-hub configure` as"),
+            && err.contains(&config.display().to_string())
+            && err.contains("run it as them"),
         "{err}"
     );
     assert_eq!(std::fs::read(&config).unwrap(), original);
@@ -514,7 +481,7 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// The process is non-dumpable while it holds secrets: with PR_SET_DUMPABLE 0 the kernel
 /// makes the files in /proc/<pid> root's even for another user's process, where they would
 /// be theirs.
-/// Each command is caught while it waits (for stdin, or for a hung old helper).
+/// Each command is caught while it waits (for stdin, a hung old helper, or a silent Hub).
 #[test]
 fn commands_that_read_secrets_are_not_dumpable() {
     if !need_root("the dumpable check (it runs the helper as a second uid)")
@@ -537,13 +504,15 @@ fn commands_that_read_secrets_are_not_dumpable() {
     std::fs::set_permissions(&hung, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(home.join("config.json"), r#"{"credsStore": "hung"}"#).unwrap();
     chown(&home.join("config.json"), OTHER_UID);
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["store"], "a protocol action"),
         (&["get"], "a protocol action"),
         (&["erase"], "a protocol action"),
         (&["login", "--username", "u", "--password-stdin"], "login"),
         (&["configure"], "configure"),
         (&["token"], "token"),
+        // doctor opens the keychain and reads a probe back; it waits on the silent Hub.
+        (&["doctor", "--network"], "doctor"),
     ];
     let helper_dir = bin_dir();
     // An "https Hub" that accepts connections and never answers: `token` waits on it.

@@ -250,9 +250,11 @@ fn keyutils_quota_exhausted_is_a_clear_error_and_earlier_entries_survive() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
+    // Writable by nobody, and sticky like /tmp: without the sticky bit the helper would not
+    // trust it for its lock files and would keep them in the system's temporary directory.
     std::fs::set_permissions(
         home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
     )
     .unwrap();
     let maxbytes: usize = std::fs::read_to_string("/proc/sys/kernel/keys/maxbytes")

@@ -2,6 +2,8 @@
 //! reach it fails naming it (a stale D-Bus address after an ssh or tmux re-attach hid every
 //! credential in gnome-keyring and sent the next store to the kernel keyring). An explicit
 //! DOCKER_CREDENTIAL_HUB_BACKEND still overrides; `configure --backend` moves credentials.
+//! The record is read through the trust rule: a FIFO, a link or a huge file there fails at
+//! once, naming it.
 
 use std::collections::BTreeMap;
 
@@ -216,4 +218,91 @@ fn configure_backend_moves_every_credential_and_finishes_an_interrupted_move() {
         "{}",
         describe(&out)
     );
+}
+
+/// The record is read without following a link and without blocking, capped at 1 KiB: a
+/// FIFO (which hung every docker call), a symlink and a 1 MiB file each fail at once with
+/// one line naming the file, for every protocol action; doctor says the same.
+#[test]
+fn a_fifo_a_symlink_or_a_huge_file_as_the_record_fails_at_once_naming_it() {
+    let Some(env) = crate::support::keyring::KeyutilsEnv::new() else {
+        return;
+    };
+    let dir = env.home().join(".config/docker-credential-hub");
+    std::fs::create_dir_all(&dir).unwrap();
+    let service = env
+        .env()
+        .into_iter()
+        .find(|(k, _)| k == "DOCKER_CREDENTIAL_HUB_SERVICE")
+        .unwrap()
+        .1;
+    let record = dir.join(format!(
+        "backend.{}",
+        service.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        )
+    ));
+    let target = dir.join("elsewhere");
+    std::fs::write(&target, "keyutils\n").unwrap();
+    let plant: [(&str, &dyn Fn()); 3] = [
+        ("a FIFO", &|| {
+            let c = std::ffi::CString::new(record.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        }),
+        ("a symlink", &|| {
+            std::os::unix::fs::symlink(&target, &record).unwrap();
+        }),
+        ("larger than 1024 bytes", &|| {
+            std::fs::write(&record, vec![b'k'; 1024 * 1024]).unwrap();
+        }),
+    ];
+    for (what, make) in plant {
+        let _ = std::fs::remove_file(&record);
+        make();
+        for (args, stdin) in [
+            (vec!["get"], b"https://r.example".to_vec()),
+            (
+                vec!["store"],
+                store_request("https://r.example", "u", "record-secret"),
+            ),
+            (vec!["list"], Vec::new()),
+        ] {
+            let start = std::time::Instant::now();
+            let out = env
+                .cmd()
+                .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND")
+                .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "20")
+                .timeout(std::time::Duration::from_secs(40))
+                .args(&args)
+                .write_stdin(stdin)
+                .output()
+                .unwrap();
+            let line = assert_one_line_error(&out);
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "{what}, {args:?}: took {:?}",
+                start.elapsed()
+            );
+            assert!(
+                line.contains(&record.display().to_string()) && line.contains(what),
+                "{what}, {args:?}: {line}"
+            );
+        }
+        let out = env
+            .cmd()
+            .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND")
+            .timeout(std::time::Duration::from_secs(40))
+            .arg("doctor")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.lines().any(|l| l.starts_with("FAIL backend record: ")
+                && l.contains(&record.display().to_string())),
+            "{what}: {text}"
+        );
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"keyutils\n");
 }

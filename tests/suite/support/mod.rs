@@ -51,6 +51,8 @@ pub mod keyring;
 #[cfg(target_os = "linux")]
 pub mod mock_hub;
 #[cfg(target_os = "linux")]
+pub mod other_user;
+#[cfg(target_os = "linux")]
 pub mod pass;
 #[cfg(target_os = "linux")]
 pub mod registry;

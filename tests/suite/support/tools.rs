@@ -30,6 +30,7 @@ fn package_of(tool: &str) -> &'static str {
         "secret-tool" => "libsecret-tools",
         "docker-credential-secretservice" => "golang-docker-credential-helpers",
         "keyctl" => "keyutils",
+        "git" => "git",
         "docker" => "docker.io (or docker-ce-cli from download.docker.com)",
         "script" => "util-linux",
         "strace" => "strace",
