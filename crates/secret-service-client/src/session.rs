@@ -12,7 +12,7 @@ use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Odd, U256, U1024};
 use zeroize::Zeroize;
 
-use crate::secret::Secret;
+use crate::SecretBytes;
 
 pub const ALGORITHM: &str = "dh-ietf1024-sha256-aes128-cbc-pkcs7";
 
@@ -168,13 +168,13 @@ impl AesKey {
     }
 
     /// Decrypt a secret the service sent with IV `iv`.
-    pub fn decrypt(&self, iv: &[u8], data: &[u8]) -> Result<Secret<Vec<u8>>, SessionError> {
+    pub fn decrypt(&self, iv: &[u8], data: &[u8]) -> Result<SecretBytes, SessionError> {
         use aes::cipher::block_padding::Pkcs7;
         use aes::cipher::{BlockModeDecrypt, KeyIvInit};
         let cipher = Decryptor::new_from_slices(&self.0, iv).map_err(|_| SessionError::BadIv)?;
         cipher
             .decrypt_padded_vec::<Pkcs7>(data)
-            .map(Secret::new)
+            .map(|plain| SecretBytes::new(Box::new(plain)))
             .map_err(|_| SessionError::Decrypt)
     }
 }
@@ -182,6 +182,7 @@ impl AesKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ExposeSecret;
 
     /// Two key pairs agree on the shared key, as the service and we must.
     #[test]
@@ -192,7 +193,10 @@ mod tests {
         let kb = b.shared_key(&a.public_bytes()).unwrap();
         assert_eq!(ka.0, kb.0);
         let (iv, data) = ka.encrypt(b"the secret").unwrap();
-        assert_eq!(kb.decrypt(&iv, &data).unwrap().expose(), b"the secret");
+        assert_eq!(
+            kb.decrypt(&iv, &data).unwrap().expose_secret(),
+            b"the secret"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Precompute the fixed-base table that makes our half of the Secret Service's
-//! Diffie-Hellman key pair cheap (src/keychain/secret_service/session.rs, `generator_pow`).
+//! Diffie-Hellman key pair cheap (src/session.rs, `generator_pow`).
 //!
 //! For the generator g = 2 of the 1024-bit MODP group, entry [j][d] is g^(d * 16^j) mod p in
 //! Montgomery form, for the 64 four-bit digits j of a 256-bit exponent: g^e is then the
@@ -11,11 +11,11 @@ use std::fmt::Write;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Odd, U1024};
 
-include!("src/keychain/secret_service/dh_group.rs");
+include!("src/dh_group.rs");
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-changed=src/keychain/secret_service/dh_group.rs");
+    println!("cargo::rerun-if-changed=src/dh_group.rs");
     let params = FixedMontyParams::new_vartime(Odd::new(U1024::from_be_hex(PRIME_HEX)).unwrap());
     // g^(16^j), starting at g.
     let mut base = FixedMontyForm::new(&U1024::from_u8(2), &params);

@@ -21,10 +21,10 @@ use zbus::Message;
 use zbus::message::Type;
 use zbus::zvariant::{Endian, serialized};
 
-use crate::deadline::Deadline;
+use crate::TimeLeft;
 
 /// D-Bus error names this client tells apart (the bus daemon's and the Secret Service's).
-pub mod names {
+pub(crate) mod names {
     pub const SERVICE_UNKNOWN: &str = "org.freedesktop.DBus.Error.ServiceUnknown";
     pub const NAME_HAS_NO_OWNER: &str = "org.freedesktop.DBus.Error.NameHasNoOwner";
     pub const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
@@ -165,7 +165,7 @@ pub struct Bus {
     scanned: usize,
     /// Whether the bus's SASL answer ("OK <guid>") has been read.
     authenticated: bool,
-    deadline: Deadline,
+    deadline: Box<dyn TimeLeft>,
     /// The well-known name of the service this connection calls.
     service: &'static str,
     owner: Owner,
@@ -206,7 +206,7 @@ impl Bus {
     /// waits for the bus's answer here (as sd-bus clients do): the first reply read checks
     /// it. Inside Flatpak, whose bus proxy has mishandled pipelined authentication, the
     /// answer is awaited before `BEGIN`.
-    pub fn connect(deadline: &Deadline, service: &'static str) -> Result<Bus, BusError> {
+    pub fn connect(deadline: Box<dyn TimeLeft>, service: &'static str) -> Result<Bus, BusError> {
         let (socket, address) = session_address()?;
         // Non-blocking: a bus that has stopped accepting fails at once instead of hanging.
         let sock = mio::net::UnixStream::connect_addr(&socket)
@@ -223,7 +223,7 @@ impl Bus {
     /// `GetNameOwner` of `service`, in one write.
     fn start(
         sock: UnixStream,
-        deadline: &Deadline,
+        deadline: Box<dyn TimeLeft>,
         address: String,
         service: &'static str,
     ) -> Result<Bus, BusError> {
@@ -237,7 +237,7 @@ impl Bus {
             inbox: Vec::with_capacity(4096),
             scanned: 0,
             authenticated: false,
-            deadline: deadline.clone(),
+            deadline,
             service,
             owner: Owner::Asked(ask.primary_header().serial_num()),
             address,
@@ -363,7 +363,7 @@ impl Bus {
     }
 
     fn time_left(&self) -> Result<std::time::Duration, BusError> {
-        let left = self.deadline.remaining();
+        let left = self.deadline.time_left();
         if left.is_zero() {
             return Err(BusError::Timeout);
         }
@@ -469,7 +469,6 @@ mod tests {
     use zbus::Message;
 
     use super::{BUS_NAME, Bus, BusError, MAX_AUTH_LINE, Owner, message_size, names};
-    use crate::deadline::Deadline;
 
     const SERVICE: &str = "org.freedesktop.secrets";
     /// The unique name that owns `SERVICE` on the test bus.
@@ -495,7 +494,7 @@ mod tests {
             inbox: Vec::new(),
             scanned: 0,
             authenticated: false,
-            deadline: Deadline::after(deadline),
+            deadline: Box::new(Instant::now() + deadline),
             service: SERVICE,
             owner: Owner::Known(OWNER.into()),
             address: "test".into(),
@@ -616,7 +615,13 @@ mod tests {
     /// A client that has sent its handshake for real (`Bus::start`), and the bus end.
     fn started(deadline: Duration) -> (Bus, FakeBus) {
         let (ours, theirs) = UnixStream::pair().unwrap();
-        let bus = Bus::start(ours, &Deadline::after(deadline), "test".into(), SERVICE).unwrap();
+        let bus = Bus::start(
+            ours,
+            Box::new(Instant::now() + deadline),
+            "test".into(),
+            SERVICE,
+        )
+        .unwrap();
         (bus, FakeBus::new(theirs))
     }
 
