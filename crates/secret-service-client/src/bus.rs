@@ -425,11 +425,53 @@ impl Bus {
                 let data = serialized::Data::new(bytes, serialized::Context::new_dbus(endian, 0));
                 // SAFETY: `from_bytes` is unsafe only because the bytes may be malformed; it
                 // checks them as zbus's own socket reader does (the same `from_raw_parts`).
-                return Ok(unsafe { Message::from_bytes(data) }?);
+                let msg = unsafe { Message::from_bytes(data) }?;
+                check_header_names(&msg)?;
+                return Ok(msg);
             }
             self.fill()?;
         }
     }
+}
+
+/// Check every name in the header fields as `Message::header` will read it back.
+/// `from_bytes` lets some malformed names through (a sender that is not a unique name),
+/// and `header()` then panics on them (docs/upstream.md): here they are an error instead.
+fn check_header_names(msg: &Message) -> Result<(), BusError> {
+    use zbus::names::{BusName, ErrorName, InterfaceName, MemberName, UniqueName};
+    use zbus::zvariant::{ObjectPath, Value};
+    // The array of fields (its length first) follows the 12 bytes of the primary header.
+    let bytes = msg.data().slice(12..);
+    let (fields, _): (Vec<(u8, Value<'_>)>, _) = bytes.deserialize().map_err(zbus::Error::from)?;
+    for (code, value) in &fields {
+        let text = match value {
+            Value::Str(s) => s.as_str(),
+            Value::ObjectPath(p) => p.as_str(),
+            _ => continue,
+        };
+        // The header field codes of the D-Bus specification ("Header Fields").
+        let checked = match code {
+            1 => ObjectPath::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            2 => InterfaceName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            3 => MemberName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            4 => ErrorName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            6 => BusName::try_from(text).map(drop).map_err(zbus::Error::from),
+            7 => UniqueName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            _ => Ok(()),
+        };
+        checked?;
+    }
+    Ok(())
 }
 
 /// The whole size of the message that `buf` starts with, once its fixed header is in:
@@ -988,6 +1030,30 @@ mod tests {
         );
         drop(bus);
         writer.join().unwrap();
+    }
+
+    /// zbus parses a sender that is no unique name, and would panic when the header is read
+    /// (our release build aborts on a panic): such a message is a malformed-message error.
+    #[test]
+    fn a_sender_that_is_no_unique_name_is_an_error_not_a_panic() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut bus = bus_on(ours, Duration::from_secs(10));
+        let call = search_call();
+        let mut reply = search_reply(&call, OWNER, &["/real"]).data().to_vec();
+        // ":1.5" becomes "x1.5": same length, so every offset stays right.
+        let at = reply
+            .windows(4)
+            .position(|w| w == OWNER.as_bytes())
+            .unwrap();
+        reply[at] = b'x';
+        let mut stream = SASL_OK.to_vec();
+        stream.extend_from_slice(&reply);
+        theirs.write_all(&stream).unwrap();
+        match bus.reply_to(&call) {
+            Err(BusError::Malformed(e)) => assert!(e.to_string().contains("unique name"), "{e}"),
+            Err(e) => panic!("expected a malformed message, got {e}"),
+            Ok(m) => panic!("took {:?}", m.header().reply_serial()),
+        }
     }
 
     /// A peer that never answers costs at most the deadline, and says so.
