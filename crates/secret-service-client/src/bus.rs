@@ -1056,6 +1056,30 @@ mod tests {
         }
     }
 
+    /// The caller's time left is asked before each wait, not fixed at connect: a deadline
+    /// that has run out fails the call at once, and once the caller renews it the same
+    /// connection works again.
+    #[test]
+    fn the_time_left_is_asked_afresh_before_each_wait() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let left = Rc::new(Cell::new(Duration::ZERO));
+        let mut bus = bus_on(ours, Duration::ZERO);
+        bus.deadline = Box::new({
+            let left = left.clone();
+            move || left.get()
+        });
+        let call = search_call();
+        theirs.write_all(SASL_OK).unwrap();
+        assert!(matches!(bus.reply_to(&call), Err(BusError::Timeout)));
+        left.set(Duration::from_secs(10));
+        theirs
+            .write_all(search_reply(&call, OWNER, &["/renewed"]).data())
+            .unwrap();
+        assert_eq!(paths_of(&bus.reply_to(&call).unwrap()), ["/renewed"]);
+    }
+
     /// A peer that never answers costs at most the deadline, and says so.
     #[test]
     fn a_silent_bus_times_out_at_the_deadline() {
