@@ -29,7 +29,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value, as_value};
 use crate::support::dbus_peer::Peer;
 use crate::support::keyring::{KeyringSession, assert_get, describe, store};
 
-include!("../../src/keychain/secret_service/dh_group.rs");
+include!("../../crates/secret-service-client/src/dh_group.rs");
 
 /// Runs of `store` until one where the forgery reached the helper first.
 const MAX_RUNS: usize = 10;

@@ -21,22 +21,18 @@
 //! (`get`, `list`), and the next `store` or `erase` removes the rest. An item gnome-keyring
 //! left without a secret (killed between saving the item and its secret) is absent.
 
-mod bus;
-mod client;
-mod session;
-
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
-use zbus::zvariant::OwnedObjectPath;
-
-use self::bus::BusError;
-use self::client::{CallError, Client, newest_first};
 use super::{Backend, Keychain, KeychainError, NoSecretService, Result, Stored, internal_service};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
 use crate::secret::Secret;
+use secret_service_client::{
+    BusError, Client, Error as CallError, ExposeSecret, ExposeSecretMut, OwnedObjectPath,
+    SecretBytes, newest_first, session_bus_configured,
+};
+use serde::{Deserialize, Serialize};
 
 const USERNAME_ATTR: &str = "docker_username";
 const INDEX_NAME: &str = "index";
@@ -65,6 +61,17 @@ pub enum Probe {
     Absent(NoSecretService),
     /// A Secret Service is there but failed: report it, do not fall back.
     Broken(KeychainError),
+}
+
+/// The client waits at most the time left of our shared deadline, renewals included.
+fn time_left(deadline: &Deadline) -> impl Fn() -> std::time::Duration + 'static {
+    let deadline = deadline.clone();
+    move || deadline.remaining()
+}
+
+/// A secret from the client, moved (not copied) into our wrapper.
+fn into_secret(mut bytes: SecretBytes) -> Secret<Vec<u8>> {
+    Secret::new(std::mem::take(bytes.expose_secret_mut()))
 }
 
 fn map_error(e: CallError, deadline: &Deadline) -> KeychainError {
@@ -98,10 +105,10 @@ fn map_error(e: CallError, deadline: &Deadline) -> KeychainError {
 impl SecretService {
     /// Connect to the session bus; the handshake is sent, not yet answered.
     pub fn connect(service: &str, deadline: &Deadline) -> Result<SecretService> {
-        if !bus::configured() {
+        if !session_bus_configured() {
             return Err(map_error(CallError::Bus(BusError::NoAddress), deadline));
         }
-        let client = Client::connect(deadline).map_err(|e| map_error(e, deadline))?;
+        let client = Client::connect(time_left(deadline)).map_err(|e| map_error(e, deadline))?;
         Ok(SecretService {
             client: RefCell::new(client),
             service: service.to_string(),
@@ -112,10 +119,10 @@ impl SecretService {
 
     /// Whether a Secret Service answers here (a search nobody's items match).
     pub fn probe(service: &str, deadline: &Deadline) -> Probe {
-        if !bus::configured() {
+        if !session_bus_configured() {
             return Probe::Absent(NoSecretService::NoBus);
         }
-        let mut client = match Client::connect(deadline) {
+        let mut client = match Client::connect(time_left(deadline)) {
             Ok(c) => c,
             Err(e) => return Probe::Absent(absence(&e, None)),
         };
@@ -163,7 +170,9 @@ impl SecretService {
     fn read(&self, service: &str, key: &str) -> Result<Option<Secret<Vec<u8>>>> {
         for path in self.find(service, key)? {
             match self.client.borrow_mut().secret(&path) {
-                Ok(bytes) if !bytes.expose().is_empty() => return Ok(Some(bytes)),
+                Ok(bytes) if !bytes.expose_secret().is_empty() => {
+                    return Ok(Some(into_secret(bytes)));
+                }
                 // Left empty by a daemon killed mid-create, or erased meanwhile.
                 Ok(_) | Err(CallError::Vanished) => {}
                 Err(e) => return Err(self.err(e)),
@@ -375,12 +384,12 @@ impl Keychain for SecretService {
             let Some(bytes) = secrets.get(path) else {
                 continue;
             };
-            if bytes.expose().is_empty() {
+            if bytes.expose_secret().is_empty() {
                 continue;
             }
             // Not written by us (or damaged): `get` could not serve it, so docker must not
             // be told about it.
-            let Ok((stored, url)) = Stored::decode_with_url(bytes.expose()) else {
+            let Ok((stored, url)) = Stored::decode_with_url(bytes.expose_secret()) else {
                 continue;
             };
             let url = match url {

@@ -1,4 +1,4 @@
-//! The Secret Service calls this helper makes, on one blocking [Bus] connection: no proxies,
+//! The Secret Service calls, on one blocking [Bus] connection: no proxies,
 //! no property reads beyond what is needed, and the encrypted session opened only when a
 //! secret has to cross the bus.
 //!
@@ -14,10 +14,9 @@ use std::time::Duration;
 use zbus::Message;
 use zbus::zvariant::{OwnedObjectPath, Value, as_value};
 
-use super::bus::{Bus, BusError, names};
-use super::session::{self, AesKey, KeyPair, SessionError};
-use crate::deadline::Deadline;
-use crate::secret::Secret;
+use crate::bus::{Bus, BusError, names};
+use crate::session::{self, AesKey, KeyPair, SessionError};
+use crate::{SecretBytes, TimeLeft};
 
 const DESTINATION: &str = "org.freedesktop.secrets";
 const SERVICE_PATH: &str = "/org/freedesktop/secrets";
@@ -25,14 +24,14 @@ const SERVICE_IFACE: &str = "org.freedesktop.Secret.Service";
 const ITEM_IFACE: &str = "org.freedesktop.Secret.Item";
 const COLLECTION_IFACE: &str = "org.freedesktop.Secret.Collection";
 /// The default collection (usually `login`), through its alias.
-pub const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
+const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
 const CONTENT_TYPE: &str = "application/octet-stream";
 /// How often a not-yet-admitted client's first search is retried, a millisecond apart.
 const ADMISSION_TRIES: u32 = 200;
 
 /// A failed Secret Service call.
 #[derive(Debug, thiserror::Error)]
-pub enum CallError {
+pub enum Error {
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error(transparent)]
@@ -47,31 +46,31 @@ pub enum CallError {
     Unexpected(String),
 }
 
-impl CallError {
-    fn from_bus(e: BusError) -> CallError {
+impl Error {
+    fn from_bus(e: BusError) -> Error {
         match e.name() {
-            Some(names::IS_LOCKED) => CallError::Locked,
-            Some(names::NO_SUCH_OBJECT | names::UNKNOWN_OBJECT) => CallError::Vanished,
-            _ => CallError::Bus(e),
+            Some(names::IS_LOCKED) => Error::Locked,
+            Some(names::NO_SUCH_OBJECT | names::UNKNOWN_OBJECT) => Error::Vanished,
+            _ => Error::Bus(e),
         }
     }
 
     /// For a call on an item's path: gnome-keyring answers UnknownMethod ("Object does not
     /// exist at path") for an item that another process deleted after our search.
-    fn from_item_call(e: BusError) -> CallError {
+    fn from_item_call(e: BusError) -> Error {
         match e.name() {
-            Some(names::UNKNOWN_METHOD) => CallError::Vanished,
-            _ => CallError::from_bus(e),
+            Some(names::UNKNOWN_METHOD) => Error::Vanished,
+            _ => Error::from_bus(e),
         }
     }
 
     /// The bus or the service is not there at all (as opposed to being broken).
     pub fn is_absent(&self) -> bool {
         match self {
-            CallError::Bus(
-                BusError::NoAddress | BusError::NotLocal(_) | BusError::Connect { .. },
-            ) => true,
-            CallError::Bus(e) => matches!(
+            Error::Bus(BusError::NoAddress | BusError::NotLocal(_) | BusError::Connect { .. }) => {
+                true
+            }
+            Error::Bus(e) => matches!(
                 e.name(),
                 Some(names::SERVICE_UNKNOWN | names::NAME_HAS_NO_OWNER)
             ),
@@ -80,17 +79,18 @@ impl CallError {
     }
 }
 
-type Result<T> = std::result::Result<T, CallError>;
+type Result<T> = std::result::Result<T, Error>;
 
 /// A secret as the service transfers it: session, IV, ciphertext, content type.
 type WireSecret = (OwnedObjectPath, Vec<u8>, Vec<u8>, String);
 
-/// A search's answer.
+/// A search's answer: the items found, in unlocked and locked collections.
 pub struct Found {
     pub unlocked: Vec<OwnedObjectPath>,
     pub locked: Vec<OwnedObjectPath>,
 }
 
+/// A connection to the Secret Service, with its encrypted session once one is needed.
 pub struct Client {
     bus: Bus,
     admitted: bool,
@@ -116,10 +116,11 @@ pub fn newest_first(paths: &mut [OwnedObjectPath]) {
 }
 
 impl Client {
-    /// Connect to the session bus; the handshake is on its way, not yet answered.
-    pub fn connect(deadline: &Deadline) -> Result<Client> {
+    /// Connect to the session bus; the handshake is on its way, not yet answered. Every
+    /// read and write on this connection waits at most `deadline`'s time left.
+    pub fn connect(deadline: impl TimeLeft + 'static) -> Result<Client> {
         Ok(Client {
-            bus: Bus::connect(deadline, DESTINATION)?,
+            bus: Bus::connect(Box::new(deadline), DESTINATION)?,
             admitted: false,
             keys: None,
             session: None,
@@ -152,7 +153,7 @@ impl Client {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(e) => return Err(CallError::from_bus(e)),
+                Err(e) => return Err(Error::from_bus(e)),
             }
         };
         self.admitted = true;
@@ -176,7 +177,7 @@ impl Client {
         let open = call(SERVICE_PATH, SERVICE_IFACE, "OpenSession")
             .build(&(session::ALGORITHM, as_value::Serialize(&public)))
             .map_err(BusError::from)?;
-        let reply = self.bus.call(&open).map_err(CallError::from_bus)?;
+        let reply = self.bus.call(&open).map_err(Error::from_bus)?;
         let body = reply.body();
         let (server, path): (as_value::Deserialize<Vec<u8>>, OwnedObjectPath) =
             body.deserialize().map_err(BusError::from)?;
@@ -193,19 +194,19 @@ impl Client {
         Ok(self.session.as_ref().expect("just set"))
     }
 
-    fn decrypt(key: &AesKey, secret: &WireSecret) -> Result<Secret<Vec<u8>>> {
+    fn decrypt(key: &AesKey, secret: &WireSecret) -> Result<SecretBytes> {
         Ok(key.decrypt(&secret.1, &secret.2)?)
     }
 
     /// One item's secret. When no session is open yet, `GetSecret` (which needs only the
     /// session's path) is sent before the shared key is derived, so the key is computed while
     /// the service answers.
-    pub fn secret(&mut self, item: &OwnedObjectPath) -> Result<Secret<Vec<u8>>> {
+    pub fn secret(&mut self, item: &OwnedObjectPath) -> Result<SecretBytes> {
         if let Some((path, key)) = &self.session {
             let get = call(item.as_str(), ITEM_IFACE, "GetSecret")
                 .build(&(path,))
                 .map_err(BusError::from)?;
-            let reply = self.bus.call(&get).map_err(CallError::from_item_call)?;
+            let reply = self.bus.call(&get).map_err(Error::from_item_call)?;
             let (secret,): (WireSecret,) = reply.body().deserialize().map_err(BusError::from)?;
             return Self::decrypt(key, &secret);
         }
@@ -215,7 +216,7 @@ impl Client {
             .map_err(BusError::from)?;
         self.bus.send(&get)?;
         let key = self.keys()?.shared_key(&server)?;
-        let reply = self.bus.reply_to(&get).map_err(CallError::from_item_call);
+        let reply = self.bus.reply_to(&get).map_err(Error::from_item_call);
         self.session = Some((path, key));
         let (secret,): (WireSecret,) = reply?.body().deserialize().map_err(BusError::from)?;
         let key = &self.session.as_ref().expect("just set").1;
@@ -227,7 +228,7 @@ impl Client {
     pub fn secrets(
         &mut self,
         items: &[OwnedObjectPath],
-    ) -> Result<HashMap<OwnedObjectPath, Secret<Vec<u8>>>> {
+    ) -> Result<HashMap<OwnedObjectPath, SecretBytes>> {
         if items.is_empty() {
             return Ok(HashMap::new());
         }
@@ -235,7 +236,7 @@ impl Client {
         let get = call(SERVICE_PATH, SERVICE_IFACE, "GetSecrets")
             .build(&(items, path))
             .map_err(BusError::from)?;
-        let reply = self.bus.call(&get).map_err(CallError::from_bus)?;
+        let reply = self.bus.call(&get).map_err(Error::from_bus)?;
         let secrets: HashMap<OwnedObjectPath, WireSecret> =
             reply.body().deserialize().map_err(BusError::from)?;
         let key = &self.session.as_ref().expect("opened above").1;
@@ -250,11 +251,11 @@ impl Client {
         let get = call(item.as_str(), "org.freedesktop.DBus.Properties", "Get")
             .build(&(ITEM_IFACE, "Attributes"))
             .map_err(BusError::from)?;
-        let reply = self.bus.call(&get).map_err(CallError::from_item_call)?;
+        let reply = self.bus.call(&get).map_err(Error::from_item_call)?;
         let value: zbus::zvariant::OwnedValue =
             reply.body().deserialize().map_err(BusError::from)?;
         HashMap::<String, String>::try_from(value)
-            .map_err(|_| CallError::Unexpected("item attributes are not a string map".into()))
+            .map_err(|_| Error::Unexpected("item attributes are not a string map".into()))
     }
 
     /// Create an item in the default collection, replacing one with the same attributes.
@@ -278,12 +279,12 @@ impl Client {
         let create = call(DEFAULT_COLLECTION, COLLECTION_IFACE, "CreateItem")
             .build(&(properties, wire, true))
             .map_err(BusError::from)?;
-        let reply = self.bus.call(&create).map_err(CallError::from_bus)?;
+        let reply = self.bus.call(&create).map_err(Error::from_bus)?;
         let (item, prompt): (OwnedObjectPath, OwnedObjectPath) =
             reply.body().deserialize().map_err(BusError::from)?;
         // A prompt means the collection is locked: nobody can answer one here.
         if prompt.as_str() != "/" || item.as_str() == "/" {
-            return Err(CallError::Locked);
+            return Err(Error::Locked);
         }
         Ok(item)
     }
@@ -296,7 +297,7 @@ impl Client {
         let set = call(item.as_str(), ITEM_IFACE, "SetSecret")
             .build(&(wire,))
             .map_err(BusError::from)?;
-        self.bus.call(&set).map_err(CallError::from_item_call)?;
+        self.bus.call(&set).map_err(Error::from_item_call)?;
         Ok(())
     }
 
@@ -310,7 +311,7 @@ impl Client {
         let set = call(item.as_str(), "org.freedesktop.DBus.Properties", "Set")
             .build(&(ITEM_IFACE, "Attributes", Value::from(attributes)))
             .map_err(BusError::from)?;
-        self.bus.call(&set).map_err(CallError::from_item_call)?;
+        self.bus.call(&set).map_err(Error::from_item_call)?;
         Ok(())
     }
 
@@ -319,15 +320,15 @@ impl Client {
         let delete = call(item.as_str(), ITEM_IFACE, "Delete")
             .build(&())
             .map_err(BusError::from)?;
-        match self.bus.call(&delete).map_err(CallError::from_item_call) {
+        match self.bus.call(&delete).map_err(Error::from_item_call) {
             Ok(reply) => {
                 let prompt: OwnedObjectPath = reply.body().deserialize().map_err(BusError::from)?;
                 if prompt.as_str() != "/" {
-                    return Err(CallError::Locked);
+                    return Err(Error::Locked);
                 }
                 Ok(true)
             }
-            Err(CallError::Vanished) => Ok(false),
+            Err(Error::Vanished) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -1,5 +1,5 @@
 // The prime of RFC 2409's Second Oakley Group (the Secret Service's 1024-bit MODP group,
-// generator 2), shared by session.rs and build.rs (which builds the generator's table).
+// generator 2), shared by session.rs and the test suite's forger (tests/suite/bus_forgery.rs).
 const PRIME_HEX: &str = concat!(
     "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
     "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",

@@ -21,10 +21,10 @@ use zbus::Message;
 use zbus::message::Type;
 use zbus::zvariant::{Endian, serialized};
 
-use crate::deadline::Deadline;
+use crate::TimeLeft;
 
 /// D-Bus error names this client tells apart (the bus daemon's and the Secret Service's).
-pub mod names {
+pub(crate) mod names {
     pub const SERVICE_UNKNOWN: &str = "org.freedesktop.DBus.Error.ServiceUnknown";
     pub const NAME_HAS_NO_OWNER: &str = "org.freedesktop.DBus.Error.NameHasNoOwner";
     pub const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
@@ -165,7 +165,7 @@ pub struct Bus {
     scanned: usize,
     /// Whether the bus's SASL answer ("OK <guid>") has been read.
     authenticated: bool,
-    deadline: Deadline,
+    deadline: Box<dyn TimeLeft>,
     /// The well-known name of the service this connection calls.
     service: &'static str,
     owner: Owner,
@@ -206,7 +206,7 @@ impl Bus {
     /// waits for the bus's answer here (as sd-bus clients do): the first reply read checks
     /// it. Inside Flatpak, whose bus proxy has mishandled pipelined authentication, the
     /// answer is awaited before `BEGIN`.
-    pub fn connect(deadline: &Deadline, service: &'static str) -> Result<Bus, BusError> {
+    pub fn connect(deadline: Box<dyn TimeLeft>, service: &'static str) -> Result<Bus, BusError> {
         let (socket, address) = session_address()?;
         // Non-blocking: a bus that has stopped accepting fails at once instead of hanging.
         let sock = mio::net::UnixStream::connect_addr(&socket)
@@ -223,7 +223,7 @@ impl Bus {
     /// `GetNameOwner` of `service`, in one write.
     fn start(
         sock: UnixStream,
-        deadline: &Deadline,
+        deadline: Box<dyn TimeLeft>,
         address: String,
         service: &'static str,
     ) -> Result<Bus, BusError> {
@@ -237,7 +237,7 @@ impl Bus {
             inbox: Vec::with_capacity(4096),
             scanned: 0,
             authenticated: false,
-            deadline: deadline.clone(),
+            deadline,
             service,
             owner: Owner::Asked(ask.primary_header().serial_num()),
             address,
@@ -363,7 +363,7 @@ impl Bus {
     }
 
     fn time_left(&self) -> Result<std::time::Duration, BusError> {
-        let left = self.deadline.remaining();
+        let left = self.deadline.time_left();
         if left.is_zero() {
             return Err(BusError::Timeout);
         }
@@ -425,11 +425,53 @@ impl Bus {
                 let data = serialized::Data::new(bytes, serialized::Context::new_dbus(endian, 0));
                 // SAFETY: `from_bytes` is unsafe only because the bytes may be malformed; it
                 // checks them as zbus's own socket reader does (the same `from_raw_parts`).
-                return Ok(unsafe { Message::from_bytes(data) }?);
+                let msg = unsafe { Message::from_bytes(data) }?;
+                check_header_names(&msg)?;
+                return Ok(msg);
             }
             self.fill()?;
         }
     }
+}
+
+/// Check every name in the header fields as `Message::header` will read it back.
+/// `from_bytes` lets some malformed names through (a sender that is not a unique name),
+/// and `header()` then panics on them (docs/upstream.md): here they are an error instead.
+fn check_header_names(msg: &Message) -> Result<(), BusError> {
+    use zbus::names::{BusName, ErrorName, InterfaceName, MemberName, UniqueName};
+    use zbus::zvariant::{ObjectPath, Value};
+    // The array of fields (its length first) follows the 12 bytes of the primary header.
+    let bytes = msg.data().slice(12..);
+    let (fields, _): (Vec<(u8, Value<'_>)>, _) = bytes.deserialize().map_err(zbus::Error::from)?;
+    for (code, value) in &fields {
+        let text = match value {
+            Value::Str(s) => s.as_str(),
+            Value::ObjectPath(p) => p.as_str(),
+            _ => continue,
+        };
+        // The header field codes of the D-Bus specification ("Header Fields").
+        let checked = match code {
+            1 => ObjectPath::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            2 => InterfaceName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            3 => MemberName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            4 => ErrorName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            6 => BusName::try_from(text).map(drop).map_err(zbus::Error::from),
+            7 => UniqueName::try_from(text)
+                .map(drop)
+                .map_err(zbus::Error::from),
+            _ => Ok(()),
+        };
+        checked?;
+    }
+    Ok(())
 }
 
 /// The whole size of the message that `buf` starts with, once its fixed header is in:
@@ -469,7 +511,6 @@ mod tests {
     use zbus::Message;
 
     use super::{BUS_NAME, Bus, BusError, MAX_AUTH_LINE, Owner, message_size, names};
-    use crate::deadline::Deadline;
 
     const SERVICE: &str = "org.freedesktop.secrets";
     /// The unique name that owns `SERVICE` on the test bus.
@@ -495,7 +536,7 @@ mod tests {
             inbox: Vec::new(),
             scanned: 0,
             authenticated: false,
-            deadline: Deadline::after(deadline),
+            deadline: Box::new(Instant::now() + deadline),
             service: SERVICE,
             owner: Owner::Known(OWNER.into()),
             address: "test".into(),
@@ -616,7 +657,13 @@ mod tests {
     /// A client that has sent its handshake for real (`Bus::start`), and the bus end.
     fn started(deadline: Duration) -> (Bus, FakeBus) {
         let (ours, theirs) = UnixStream::pair().unwrap();
-        let bus = Bus::start(ours, &Deadline::after(deadline), "test".into(), SERVICE).unwrap();
+        let bus = Bus::start(
+            ours,
+            Box::new(Instant::now() + deadline),
+            "test".into(),
+            SERVICE,
+        )
+        .unwrap();
         (bus, FakeBus::new(theirs))
     }
 
@@ -983,6 +1030,54 @@ mod tests {
         );
         drop(bus);
         writer.join().unwrap();
+    }
+
+    /// zbus parses a sender that is no unique name, and would panic when the header is read
+    /// (our release build aborts on a panic): such a message is a malformed-message error.
+    #[test]
+    fn a_sender_that_is_no_unique_name_is_an_error_not_a_panic() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut bus = bus_on(ours, Duration::from_secs(10));
+        let call = search_call();
+        let mut reply = search_reply(&call, OWNER, &["/real"]).data().to_vec();
+        // ":1.5" becomes "x1.5": same length, so every offset stays right.
+        let at = reply
+            .windows(4)
+            .position(|w| w == OWNER.as_bytes())
+            .unwrap();
+        reply[at] = b'x';
+        let mut stream = SASL_OK.to_vec();
+        stream.extend_from_slice(&reply);
+        theirs.write_all(&stream).unwrap();
+        match bus.reply_to(&call) {
+            Err(BusError::Malformed(e)) => assert!(e.to_string().contains("unique name"), "{e}"),
+            Err(e) => panic!("expected a malformed message, got {e}"),
+            Ok(m) => panic!("took {:?}", m.header().reply_serial()),
+        }
+    }
+
+    /// The caller's time left is asked before each wait, not fixed at connect: a deadline
+    /// that has run out fails the call at once, and once the caller renews it the same
+    /// connection works again.
+    #[test]
+    fn the_time_left_is_asked_afresh_before_each_wait() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let left = Rc::new(Cell::new(Duration::ZERO));
+        let mut bus = bus_on(ours, Duration::ZERO);
+        bus.deadline = Box::new({
+            let left = left.clone();
+            move || left.get()
+        });
+        let call = search_call();
+        theirs.write_all(SASL_OK).unwrap();
+        assert!(matches!(bus.reply_to(&call), Err(BusError::Timeout)));
+        left.set(Duration::from_secs(10));
+        theirs
+            .write_all(search_reply(&call, OWNER, &["/renewed"]).data())
+            .unwrap();
+        assert_eq!(paths_of(&bus.reply_to(&call).unwrap()), ["/renewed"]);
     }
 
     /// A peer that never answers costs at most the deadline, and says so.
