@@ -11,9 +11,11 @@ use std::io::Read;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
+use reqwest::header::HeaderValue;
 
 use super::client::HubError;
 use super::redact::sanitize_for;
+use crate::secret::Secret;
 use crate::{NAME, VERSION};
 
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,9 +205,185 @@ pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     sanitize_for(&cur.to_string(), None, &[])
 }
 
+// ------------------------------------------------------------- secrets in requests
+//
+// Every request that carries a secret (a password, an access token, a JWT, a refresh token)
+// builds it with these: in buffers that never grow (so no outgrown copy is left in freed
+// memory) and are wiped when dropped, and headers marked sensitive (so that http's `Debug`
+// and HTTP/2's header compression leave them out). Copies hyper or rustls make into their
+// own buffers are beyond our reach.
+
+/// A JSON object of string fields, for a request body that holds a secret. It is written
+/// straight from the borrowed strings (no `Value` holding copies) into a buffer with room
+/// for the worst case (every byte escaped as `\u00XX`).
+pub fn json_body(fields: &[(&str, &str)]) -> Secret<Vec<u8>> {
+    struct Fields<'a>(&'a [(&'a str, &'a str)]);
+    impl serde::Serialize for Fields<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().copied())
+        }
+    }
+    let len: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = Secret::new(Vec::with_capacity(len * 6 + 16));
+    serde_json::to_writer(out.expose_mut(), &Fields(fields))
+        .expect("serialising strings cannot fail");
+    out
+}
+
+/// An `application/x-www-form-urlencoded` body of `fields`, in a buffer with room for the
+/// worst case (every byte percent-encoded).
+pub fn form_body(fields: &[(&str, &str)]) -> Secret<Vec<u8>> {
+    let len: usize = fields
+        .iter()
+        .map(|(k, v)| 3 * (k.len() + v.len()) + 2)
+        .sum();
+    let mut out = Secret::new(Vec::with_capacity(len));
+    for (i, (key, value)) in fields.iter().enumerate() {
+        let buf = out.expose_mut();
+        if i > 0 {
+            buf.push(b'&');
+        }
+        buf.extend(url::form_urlencoded::byte_serialize(key.as_bytes()).flat_map(str::bytes));
+        buf.push(b'=');
+        buf.extend(url::form_urlencoded::byte_serialize(value.as_bytes()).flat_map(str::bytes));
+    }
+    out
+}
+
+/// Bytes for reqwest that are wiped when reqwest (and hyper) drop their last reference.
+pub fn wiped_bytes(bytes: Vec<u8>) -> bytes::Bytes {
+    struct Wiped(Vec<u8>);
+    impl AsRef<[u8]> for Wiped {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Wiped {
+        fn drop(&mut self) {
+            zeroize::Zeroize::zeroize(&mut self.0);
+        }
+    }
+    bytes::Bytes::from_owner(Wiped(bytes))
+}
+
+/// A copy of `body` for reqwest, wiped when it is done with it.
+pub fn wiped_body(body: &Secret<Vec<u8>>) -> bytes::Bytes {
+    wiped_bytes(body.expose().clone())
+}
+
+/// A sensitive header value `<scheme> <credentials>`, built in a wiped buffer; `None` when
+/// the credentials cannot go in a header.
+fn auth_value(scheme: &str, credentials: &[u8]) -> Option<HeaderValue> {
+    let mut text = Vec::with_capacity(scheme.len() + 1 + credentials.len());
+    text.extend_from_slice(scheme.as_bytes());
+    text.push(b' ');
+    text.extend_from_slice(credentials);
+    let mut value = HeaderValue::from_maybe_shared(wiped_bytes(text)).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// `Authorization: Bearer <token>`; `None` for a token that cannot go in a header (a JWT is
+/// base64url and dots, so that is no token to send).
+pub fn bearer_value(token: &Secret<String>) -> Option<HeaderValue> {
+    auth_value("Bearer", token.expose().as_bytes())
+}
+
+/// `Authorization: Basic <base64(user:secret)>`, as reqwest's `basic_auth` writes it, but
+/// without its unwiped copies.
+pub fn basic_value(user: &str, secret: &Secret<String>) -> Option<HeaderValue> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut pair = Secret::new(Vec::with_capacity(user.len() + 1 + secret.expose().len()));
+    pair.expose_mut().extend_from_slice(user.as_bytes());
+    pair.expose_mut().push(b':');
+    pair.expose_mut()
+        .extend_from_slice(secret.expose().as_bytes());
+    let mut encoded = Secret::new(vec![0; base64::encoded_len(pair.expose().len(), true)?]);
+    let n = engine
+        .encode_slice(pair.expose(), encoded.expose_mut())
+        .ok()?;
+    auth_value("Basic", &encoded.expose()[..n])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every request that carries a secret builds it in wiped buffers: a JSON body, a form
+    /// body, the copy handed to reqwest, and the Bearer and Basic headers leave no copy of the
+    /// secret in freed memory.
+    #[test]
+    fn secrets_in_requests_leave_no_copy_in_freed_memory() {
+        let watch = crate::wipe_check::Watch::new();
+        let secret = Secret::new(watch.canary().to_string());
+        let body = json_body(&[("username", "u<&>"), ("password", secret.expose())]);
+        let text = std::str::from_utf8(body.expose()).unwrap();
+        assert!(text.starts_with(r#"{"username":"u<&>","password":"wipecheck"#));
+        let sent = wiped_body(&body);
+        assert_eq!(&sent[..], body.expose());
+        drop(sent);
+        drop(body);
+        // The revoke form of `logout`: the refresh token percent-encoded as docker sends it.
+        // Characters to escape after the canary: a buffer that grew there would leave it
+        // behind in the block it outgrew.
+        let built = |parts: &[&str], tail: &str| {
+            let mut s = Secret::new(String::with_capacity(1024));
+            parts.iter().for_each(|p| s.expose_mut().push_str(p));
+            (0..64).for_each(|_| s.expose_mut().push_str(tail));
+            s
+        };
+        let refresh = built(&[watch.canary()], "+/=");
+        let form = form_body(&[("client_id", "c l"), ("token", refresh.expose())]);
+        let expected = built(&["client_id=c+l&token=", watch.canary()], "%2B%2F%3D");
+        assert_eq!(form.expose(), expected.expose().as_bytes());
+        let sent = wiped_body(&form);
+        drop(sent);
+        drop((form, expected, refresh));
+        let header = bearer_value(&secret).unwrap();
+        assert!(header.is_sensitive());
+        assert!(header.as_bytes().ends_with(watch.canary().as_bytes()));
+        drop(header);
+        // The pull quota's HTTP Basic with the stored password: the canary is in the
+        // header only in base64, so look for a decoded copy.
+        let basic = basic_value("alice", &secret).unwrap();
+        assert!(basic.is_sensitive());
+        let encoded = basic
+            .to_str()
+            .unwrap()
+            .strip_prefix("Basic ")
+            .unwrap()
+            .to_string();
+        let decoded = Secret::new(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &encoded).unwrap(),
+        );
+        assert_eq!(&decoded.expose()[..6], b"alice:");
+        assert_eq!(&decoded.expose()[6..], watch.canary().as_bytes());
+        drop(decoded);
+        drop(basic);
+        drop(secret);
+        assert_eq!(watch.freed_copies(), 0);
+        drop(encoded);
+    }
+
+    #[test]
+    fn headers_are_what_reqwest_would_send() {
+        let secret = Secret::new("pa:ss wörd".to_string());
+        let ours = basic_value("bob", &secret).unwrap();
+        let client = API.check("http://127.0.0.1:1").unwrap();
+        let theirs = client
+            .client(Duration::from_secs(1))
+            .unwrap()
+            .get("http://127.0.0.1:1/")
+            .basic_auth("bob", Some("pa:ss wörd"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            Some(&ours),
+            theirs.headers().get(reqwest::header::AUTHORIZATION)
+        );
+        assert!(bearer_value(&Secret::new("a\nb".into())).is_none());
+    }
 
     #[test]
     fn urls_are_shown_without_credentials() {

@@ -43,17 +43,12 @@ pub fn revoke(secret: &Secret<String>, timeout: Duration) -> Result<String, HubE
     let tenant = http::OAUTH.endpoint()?;
     let client = tenant.client(timeout)?;
     let url = tenant.join("/oauth/revoke");
-    let body = Secret::new(
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", client_id)
-            .append_pair("token", refresh)
-            .finish(),
-    );
+    let body = http::form_body(&[("client_id", client_id), ("token", refresh)]);
     let start = Instant::now();
     let sent = client
         .post(&url)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.expose().clone())
+        .body(http::wiped_body(&body))
         .send();
     let resp = match sent {
         Ok(r) => r,

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
 use super::client::HubError;
@@ -190,7 +190,12 @@ fn registry_token(
     let url = auth.join(TOKEN_PATH);
     let mut req = client.get(&url).timeout(left(deadline));
     if let Some((user, secret)) = account {
-        req = req.basic_auth(user, Some(secret.expose()));
+        let value = http::basic_value(user, secret).ok_or_else(|| {
+            HubError::Unavailable(
+                "the stored Docker Hub username cannot go in an HTTP header".into(),
+            )
+        })?;
+        req = req.header(AUTHORIZATION, value);
     }
     let start = Instant::now();
     let resp = req
@@ -282,13 +287,11 @@ fn manifest_headers(
     const WHAT: &str = "Docker Hub's registry";
     let client: Client = registry.client(deadline.limit())?;
     let url = registry.join(MANIFEST_PATH);
-    let bearer = Secret::new(format!("Bearer {}", token.expose()));
-    let mut bearer = HeaderValue::from_str(bearer.expose()).map_err(|_| {
+    let bearer = http::bearer_value(token).ok_or_else(|| {
         HubError::Unavailable(
             "Docker Hub's token service answered a token that cannot go in an HTTP header".into(),
         )
     })?;
-    bearer.set_sensitive(true);
     let start = Instant::now();
     let resp = client
         .head(&url)
@@ -316,6 +319,7 @@ fn manifest_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
