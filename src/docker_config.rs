@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::trust::Expect;
+use crate::trust::{Expect, TrustError};
 
 pub const CONFIG_FILE: &str = "config.json";
 
@@ -29,14 +29,9 @@ pub const SECRET_FIELDS: [&str; 4] = ["auth", "username", "password", "identityt
 pub enum ConfigError {
     #[error("cannot find docker's config: neither DOCKER_CONFIG nor HOME is set; set one of them")]
     NoHome,
-    #[error(
-        "cannot read {}: {source}; check its permissions",
-        crate::fs::display(path)
-    )]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Not a regular file of ours (a FIFO would hang the read), too large, or unreadable.
+    #[error("{0}")]
+    Read(#[from] TrustError),
     #[error(
         "{} {why}; docker cannot read it either: fix the file and run again",
         crate::fs::display(path)
@@ -66,18 +61,24 @@ pub struct Loaded {
     pub doc: Value,
 }
 
+/// More than any config.json or auth.json holds; a larger one is read no further.
+const MAX_CONFIG: u64 = 16 * 1024 * 1024;
+
+/// The bytes of config.json (or a file of its shape, `expect` says which), read through the
+/// trust rule: a regular file of ours, opened without blocking and read no further than the
+/// cap. `Ok(None)` when it does not exist.
+pub fn read(path: &Path, expect: Expect) -> Result<Option<Vec<u8>>, TrustError> {
+    crate::trust::read_file(path, expect, MAX_CONFIG)
+}
+
 /// Read and parse config.json. A missing or empty file is `{}` (docker accepts both).
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let original = match fs::read(path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
+    load_as(path, CONFIG_JSON)
+}
+
+/// Read and parse a file in config.json's shape (podman's auth.json).
+pub fn load_as(path: &Path, expect: Expect) -> Result<Loaded, ConfigError> {
+    let original = read(path, expect)?;
     let doc = match &original {
         Some(bytes) => parse(bytes).map_err(|why| ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -591,6 +592,42 @@ mod tests {
         assert!(!has_secret_fields(a[1].1));
         assert!(has_secret_fields(a[2].1));
         assert_eq!(creds_store(&json!({"credsStore": ""})), None);
+    }
+
+    /// A FIFO (or anything but a regular file of ours) at config.json is one error, at
+    /// once: a plain read would wait for a writer forever. A symlinked config.json is read
+    /// through its link, as docker reads it.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_config_json_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join(CONFIG_FILE);
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&path).map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("loading a FIFO at config.json hung");
+        let e = result.unwrap_err();
+        assert!(e.contains("FIFO") && !e.contains('\n'), "{e}");
+
+        let real = dir.path().join("dotfiles.json");
+        fs::write(&real, br#"{"credsStore":"hub"}"#).unwrap();
+        let link = dir.path().join("linked").join(CONFIG_FILE);
+        fs::create_dir(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(creds_store(&load(&link).unwrap().doc), Some("hub"));
+        assert!(
+            load(&dir.path().join("missing.json"))
+                .unwrap()
+                .original
+                .is_none()
+        );
     }
 
     #[cfg(unix)]

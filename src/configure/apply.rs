@@ -235,7 +235,9 @@ fn write_all(loaded: &Loaded, previous: Option<&str>, strip: &[String]) -> Outco
 /// Replace config.json with `new`, unless it changed since it was read.
 pub fn replace_config(loaded: &Loaded, new: &[u8]) -> Outcome {
     let path = &loaded.path;
-    let now = std::fs::read(path).ok();
+    let now = docker_config::read(path, docker_config::CONFIG_JSON)
+        .ok()
+        .flatten();
     if now != loaded.original {
         return Err(fail(format!(
             "{} changed while configure ran (a docker login?); it was left as it is now: run configure again",

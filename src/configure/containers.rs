@@ -22,6 +22,8 @@ const DROP_IN_DIR: Expect = Expect::dir("podman's registries.conf.d");
 const DROP_IN_FILE: Expect = Expect::file("podman's drop-in");
 /// The user's own containers configuration, only read (a dotfile manager may link it).
 const USER_CONF: Expect = Expect::file("podman's configuration").link_ok().root_ok();
+/// podman's own plaintext logins, only read (for the warning).
+const AUTH_JSON: Expect = Expect::file("podman's auth.json").link_ok();
 const CONF_CAP: u64 = 1024 * 1024;
 const CONTENT: &str = "# Written by `docker-credential-hub configure`: podman, skopeo and buildah keep registry\n# credentials through docker-credential-hub, in the same keychain as docker.\n# `docker-credential-hub configure --undo` removes this file.\ncredential-helpers = [\"hub\"]\n";
 
@@ -103,7 +105,7 @@ fn plaintext_logins() -> Vec<(PathBuf, Vec<String>)> {
     files
         .into_iter()
         .filter_map(|f| {
-            let doc = crate::docker_config::load(&f).ok()?;
+            let doc = crate::docker_config::load_as(&f, AUTH_JSON).ok()?;
             let keys: Vec<String> = crate::docker_config::auths(&doc.doc)
                 .into_iter()
                 .filter(|(_, e)| crate::docker_config::has_secret_fields(e))

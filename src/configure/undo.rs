@@ -9,11 +9,14 @@ use super::{
 };
 use crate::NAME;
 use crate::docker_config::{self, CredsStore, Edit};
+use crate::trust::Expect;
+
+const UNDO_RECORD: Expect = Expect::file("configure's undo record");
 
 /// The recorded previous credsStore: `None` without a record, `Some(None)` when there
 /// was no credsStore before.
 fn read_record(path: &Path) -> Option<Option<String>> {
-    let bytes = std::fs::read(sibling(path, RECORD_SUFFIX)).ok()?;
+    let bytes = docker_config::read(&sibling(path, RECORD_SUFFIX), UNDO_RECORD).ok()??;
     let doc: Value = serde_json::from_slice(&bytes).ok()?;
     match doc.get("credsStore") {
         Some(Value::String(s)) if !s.is_empty() => Some(Some(s.clone())),
