@@ -16,10 +16,14 @@ mod pass;
 #[cfg(target_os = "linux")]
 mod secret_service;
 
-#[cfg(any(target_os = "macos", target_os = "windows"))]
-mod native;
-#[cfg(any(target_os = "macos", target_os = "windows", test))]
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(any(target_os = "windows", test))]
 pub mod native_names;
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+mod store_crate;
+#[cfg(target_os = "windows")]
+mod windows;
 
 use std::collections::BTreeMap;
 

@@ -236,9 +236,17 @@ pub fn open_backend(
         Backend::Pass => return Ok(Box::new(super::pass::Pass::open(service, deadline)?)),
         _ => {}
     }
-    #[cfg(any(target_os = "macos", windows))]
-    if backend.exists_here() {
-        return Ok(Box::new(super::native::Native::open(service, deadline)?));
+    #[cfg(target_os = "macos")]
+    if backend == Backend::MacosKeychain {
+        return Ok(Box::new(super::macos::MacosKeychain::open(
+            service, deadline,
+        )?));
+    }
+    #[cfg(windows)]
+    if backend == Backend::WindowsCredentialManager {
+        return Ok(Box::new(super::windows::CredentialManager::open(
+            service, deadline,
+        )?));
     }
     let _ = (service, deadline);
     Err(KeychainError::Selection(format!(
@@ -292,19 +300,14 @@ fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Select
     } else {
         Backend::WindowsCredentialManager
     };
-    let kc = super::native::Native::open(service, deadline)?;
+    let kc = open_backend(backend, service, deadline)?;
     Ok((
-        kc_box(kc),
+        kc,
         Selection {
             backend,
             reason: Reason::Found,
         },
     ))
-}
-
-#[cfg(any(target_os = "macos", windows))]
-fn kc_box(kc: super::native::Native) -> Box<dyn Keychain> {
-    Box::new(kc)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
