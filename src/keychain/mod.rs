@@ -2,6 +2,8 @@
 //! backend selection. Nothing here knows the wire protocol or Docker Hub.
 
 mod error;
+#[cfg(any(target_os = "linux", target_os = "windows", test))]
+mod parts;
 mod payload;
 pub mod record;
 mod select;
@@ -16,6 +18,8 @@ mod pass;
 #[cfg(target_os = "linux")]
 mod secret_service;
 
+#[cfg(target_os = "windows")]
+mod dpapi;
 #[cfg(target_os = "macos")]
 mod macos;
 #[cfg(any(target_os = "windows", test))]

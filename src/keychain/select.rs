@@ -18,15 +18,18 @@ pub enum Backend {
     Keyutils,
     MacosKeychain,
     WindowsCredentialManager,
+    /// Files encrypted with DPAPI: for logon sessions the Credential Manager cannot persist.
+    Dpapi,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 5] = [
+    pub const ALL: [Backend; 6] = [
         Backend::SecretService,
         Backend::Pass,
         Backend::Keyutils,
         Backend::MacosKeychain,
         Backend::WindowsCredentialManager,
+        Backend::Dpapi,
     ];
 
     /// For people: "Secret Service", "kernel keyutils".
@@ -37,6 +40,7 @@ impl Backend {
             Backend::Keyutils => "kernel keyutils",
             Backend::MacosKeychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
+            Backend::Dpapi => "DPAPI file store",
         }
     }
 
@@ -48,6 +52,7 @@ impl Backend {
             Backend::Keyutils => "keyutils",
             Backend::MacosKeychain => "macos-keychain",
             Backend::WindowsCredentialManager => "wincred",
+            Backend::Dpapi => "dpapi",
         }
     }
 
@@ -67,7 +72,7 @@ impl Backend {
                 cfg!(target_os = "linux")
             }
             Backend::MacosKeychain => cfg!(target_os = "macos"),
-            Backend::WindowsCredentialManager => cfg!(windows),
+            Backend::WindowsCredentialManager | Backend::Dpapi => cfg!(windows),
         }
     }
 
@@ -243,10 +248,14 @@ pub fn open_backend(
         )?));
     }
     #[cfg(windows)]
-    if backend == Backend::WindowsCredentialManager {
-        return Ok(Box::new(super::windows::CredentialManager::open(
-            service, deadline,
-        )?));
+    match backend {
+        Backend::WindowsCredentialManager => {
+            return Ok(Box::new(super::windows::CredentialManager::open(
+                service, deadline,
+            )?));
+        }
+        Backend::Dpapi => return Ok(Box::new(super::dpapi::Dpapi::open(service, deadline)?)),
+        _ => {}
     }
     let _ = (service, deadline);
     Err(KeychainError::Selection(format!(

@@ -52,3 +52,5 @@ mod record;
 mod soak;
 #[cfg(target_os = "linux")]
 mod token_load;
+#[cfg(target_os = "linux")]
+mod wine_stores;

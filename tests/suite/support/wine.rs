@@ -1,6 +1,7 @@
-//! The real Windows binary under Debian's Wine, on Wine's Credential Manager. Wine is
-//! evidence, not Windows: it runs the same code path (CredWriteW, CredReadW,
-//! CredEnumerateW), but its Credential Manager is Wine's.
+//! The real Windows binary under Debian's Wine, on Wine's Credential Manager and Wine's
+//! DPAPI. Wine is evidence, not Windows: it runs the same code path (CredWriteW, CredReadW,
+//! CredEnumerateW, CryptProtectData), but its Credential Manager is Wine's, which keeps
+//! credentials as registry keys that `wine reg query` shows.
 //!
 //! Wine 8.0 lacks `bcryptprimitives.dll`, which Rust's std needs at start; a test-only
 //! stand-in (tests/wine/bcryptprimitives.c, see its comment) is compiled with mingw into a
@@ -184,15 +185,66 @@ impl Setup {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A Unix path as Wine sees it: a `Z:` path.
+pub fn windows_path(p: &Path) -> String {
+    format!("Z:{}", p.display()).replace('/', "\\")
+}
+
 /// The Windows binary under Wine, with a keychain service name no other test uses.
 pub struct WineEnv {
     setup: &'static Setup,
     pub service: String,
     pub docker_config: tempfile::TempDir,
+    /// `DOCKER_CREDENTIAL_HUB_BACKEND`, when the test chooses one.
+    pub backend: Option<&'static str>,
+}
+
+/// One credential in Wine's Credential Manager, as `wine reg query` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WineCredential {
+    pub target: String,
+    pub username: String,
+    /// Wine keeps the blob encrypted at its own length.
+    pub blob_len: usize,
+}
+
+/// Parse `wine reg query "HKCU\Software\Wine\Credential Manager" /s`.
+fn parse_credentials(text: &str) -> Vec<WineCredential> {
+    let mut out: Vec<WineCredential> = Vec::new();
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some((_, target)) = line.split_once("\\Credential Manager\\Generic: ") {
+            out.push(WineCredential {
+                target: target.to_string(),
+                username: String::new(),
+                blob_len: 0,
+            });
+            continue;
+        }
+        let Some(cred) = out.last_mut() else {
+            continue;
+        };
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["Password", "REG_BINARY", hex] => cred.blob_len = hex.len() / 2,
+            ["Password", "REG_BINARY"] => cred.blob_len = 0,
+            ["UserName", "REG_SZ", rest @ ..] => cred.username = rest.join(" "),
+            _ => {}
+        }
+    }
+    out
 }
 
 impl WineEnv {
     pub fn new() -> Option<WineEnv> {
+        Self::with(None)
+    }
+
+    /// With `DOCKER_CREDENTIAL_HUB_BACKEND=backend`.
+    pub fn with_backend(backend: &'static str) -> Option<WineEnv> {
+        Self::with(Some(backend))
+    }
+
+    fn with(backend: Option<&'static str>) -> Option<WineEnv> {
         let setup = setup()?;
         let service = format!(
             "dch-wine-{}-{}-{}",
@@ -207,6 +259,7 @@ impl WineEnv {
             setup,
             service,
             docker_config: tempfile::tempdir().unwrap(),
+            backend,
         })
     }
 
@@ -216,11 +269,51 @@ impl WineEnv {
             .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
             .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "30")
             // A Unix path is a Z: path to Wine.
-            .env(
-                "DOCKER_CONFIG",
-                format!("Z:{}", self.docker_config.path().display()).replace('/', "\\"),
-            );
+            .env("DOCKER_CONFIG", windows_path(self.docker_config.path()));
+        if let Some(b) = self.backend {
+            c.env("DOCKER_CREDENTIAL_HUB_BACKEND", b);
+        }
         c
+    }
+
+    /// The Wine prefix every Wine test shares.
+    pub fn prefix(&self) -> &Path {
+        &self.setup.prefix
+    }
+
+    /// A Wine program (`reg`, `cmd`) in the shared prefix.
+    pub fn wine_tool(&self, args: &[&str]) -> Output {
+        self.setup
+            .wine(WINE)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wine64")
+    }
+
+    /// Every credential of this test's service in Wine's Credential Manager: its own, its
+    /// internal ones, and the parts of either.
+    pub fn credentials(&self) -> Vec<WineCredential> {
+        let out = self.wine_tool(&[
+            "reg",
+            "query",
+            r"HKCU\Software\Wine\Credential Manager",
+            "/s",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        // A service's targets are `docker-credential-hub|<service>[:internal][:parts]|…`.
+        let mine = format!("|{}", self.service);
+        parse_credentials(&text)
+            .into_iter()
+            .filter(|c| {
+                c.target
+                    .strip_prefix("docker-credential-hub")
+                    .is_some_and(|rest| {
+                        rest.strip_prefix(&mine)
+                            .is_some_and(|tail| tail.starts_with('|') || tail.starts_with(':'))
+                    })
+            })
+            .collect()
     }
 
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
