@@ -127,6 +127,15 @@ fn unlock_hint(backend: Backend) -> &'static str {
 }
 
 impl KeychainError {
+    /// The Credential Manager in a logon session that has none (`ERROR_NO_SUCH_LOGON_SESSION`).
+    pub fn no_logon_session(&self) -> bool {
+        match self {
+            KeychainError::NoLogonSession { .. } => true,
+            KeychainError::Recorded { source, .. } => source.no_logon_session(),
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         use KeychainError as E;
         match self {

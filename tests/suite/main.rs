@@ -54,3 +54,5 @@ mod soak;
 mod token_load;
 #[cfg(target_os = "linux")]
 mod wine_stores;
+#[cfg(target_os = "linux")]
+mod wsl;

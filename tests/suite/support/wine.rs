@@ -185,6 +185,10 @@ impl Setup {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// A Unix path as Wine sees it: a `Z:` path.
 pub fn windows_path(p: &Path) -> String {
     format!("Z:{}", p.display()).replace('/', "\\")
@@ -289,6 +293,39 @@ impl WineEnv {
             .stdin(Stdio::null())
             .output()
             .expect("run wine64")
+    }
+
+    /// A shell script named `name` in `dir` that runs the Windows binary under Wine with
+    /// this environment's service (and backend), as WSL interop runs a `.exe` from PATH.
+    pub fn wrapper_script(&self, dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let cmd = self.command();
+        let mut script = String::from("#!/bin/sh\n");
+        for key in cmd.get_envs().filter_map(|(k, v)| v.is_none().then_some(k)) {
+            script.push_str(&format!("unset {}\n", key.to_string_lossy()));
+        }
+        script.push_str("exec env");
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                script.push_str(&format!(
+                    " {}={}",
+                    k.to_string_lossy(),
+                    shell_quote(&v.to_string_lossy())
+                ));
+            }
+        }
+        script.push_str(&format!(
+            " {}",
+            shell_quote(&cmd.get_program().to_string_lossy())
+        ));
+        for a in cmd.get_args() {
+            script.push_str(&format!(" {}", shell_quote(&a.to_string_lossy())));
+        }
+        script.push_str(" \"$@\"\n");
+        let path = dir.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
     }
 
     /// Every credential of this test's service in Wine's Credential Manager: its own, its
