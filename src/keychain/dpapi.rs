@@ -11,16 +11,19 @@
 //!   whatever the URL): no secret, and no URL, in a file name.
 //! - A file holds the encrypted payload, which carries the server URL (for `list`); a file
 //!   whose URL is not the one asked for is not served.
-//! - Writes are atomic ([crate::fs::replace]: temp file, rename); reads never follow a
-//!   reparse point (symlink or junction) and are capped.
+//! - Writes are atomic ([crate::fs::replace]: temp file, rename), waiting a moment for a
+//!   reader that has the file open; reads never follow a reparse point (symlink or
+//!   junction) and are capped.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ALREADY_EXISTS, GetLastError, HANDLE, HLOCAL, LocalFree,
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_SHARING_VIOLATION, GetLastError, HANDLE, HLOCAL,
+    LocalFree,
 };
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -52,6 +55,7 @@ pub struct Dpapi {
     root: PathBuf,
     dir: PathBuf,
     internal: PathBuf,
+    deadline: Deadline,
 }
 
 fn failed(cause: impl Into<String>) -> KeychainError {
@@ -251,14 +255,44 @@ fn create_private_root(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How long a replace or delete waits for readers to close the file.
+const IN_USE_WAIT: Duration = Duration::from_secs(3);
+
+/// Run `op` again while Windows refuses it because another process has the file open (a
+/// `get` reading it): replacing or deleting an open file fails with access denied or a
+/// sharing violation where the file system or Windows version (and Wine) lacks POSIX rename
+/// semantics. Readers hold a file for a moment, so this waits a little, within the deadline.
+fn while_in_use<T>(
+    deadline: &Deadline,
+    mut op: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let pause = Duration::from_millis(5);
+    let until = Instant::now() + IN_USE_WAIT.min(deadline.remaining());
+    loop {
+        match op() {
+            Err(e)
+                if (e.kind() == std::io::ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(ERROR_SHARING_VIOLATION as i32))
+                    && Instant::now() + pause < until =>
+            {
+                std::thread::sleep(pause);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A file's content, without following a reparse point, capped; `None` when absent.
-fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+fn read_file(path: &Path, deadline: &Deadline) -> Result<Option<Vec<u8>>> {
     use std::os::windows::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .open(path)
-    {
+    // A file being replaced or deleted cannot be opened for a moment.
+    let opened = while_in_use(deadline, || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+            .open(path)
+    });
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_failed("read", path, &e)),
@@ -284,7 +318,7 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 impl Dpapi {
-    pub fn open(service: &str, _deadline: &Deadline) -> Result<Self> {
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
         let local = std::env::var_os("LOCALAPPDATA")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -297,12 +331,13 @@ impl Dpapi {
             dir: root.join(&hashed(service)[..32]),
             internal: root.join(&hashed(&internal_service(service))[..32]),
             root,
+            deadline: deadline.clone(),
         })
     }
 
     fn read(&self, dir: &Path, key: &str) -> Result<Option<Stored>> {
         let path = dir.join(hashed(key));
-        let Some(blob) = read_file(&path)? else {
+        let Some(blob) = read_file(&path, &self.deadline)? else {
             return Ok(None);
         };
         let plain = unprotect(&blob, &path)?;
@@ -317,12 +352,13 @@ impl Dpapi {
         create_private_root(&self.root).map_err(|e| io_failed("create", &self.root, &e))?;
         std::fs::create_dir_all(dir).map_err(|e| io_failed("create", dir, &e))?;
         let path = dir.join(hashed(key));
-        crate::fs::replace(&path, &blob).map_err(|e| io_failed("write", &path, &e))
+        while_in_use(&self.deadline, || crate::fs::replace(&path, &blob))
+            .map_err(|e| io_failed("write", &path, &e))
     }
 
     fn remove(&self, dir: &Path, key: &str) -> Result<bool> {
         let path = dir.join(hashed(key));
-        match std::fs::remove_file(&path) {
+        match while_in_use(&self.deadline, || std::fs::remove_file(&path)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_failed("remove", &path, &e)),
@@ -358,7 +394,7 @@ impl Keychain for Dpapi {
                 continue;
             }
             let path = entry.path();
-            let Some(blob) = read_file(&path)? else {
+            let Some(blob) = read_file(&path, &self.deadline)? else {
                 continue;
             };
             // One unreadable file must not hide every other credential from docker.

@@ -20,14 +20,23 @@ pub fn bounded<T: Send + 'static>(
 ) -> Result<T> {
     let store = store.clone();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let worker = std::thread::spawn(move || {
         let _ = tx.send(work(&store));
     });
-    rx.recv_timeout(deadline.remaining())
-        .unwrap_or(Err(KeychainError::Timeout {
+    match rx.recv_timeout(deadline.remaining()) {
+        // The worker has sent its answer and is ending: wait for that, so that the process
+        // never exits with it still running. Wine's wineserver kills a thread still running at
+        // exit with SIGKILL, which takes the whole process down: the answer is printed, but
+        // the exit status docker sees is a signal.
+        Ok(result) => {
+            let _ = worker.join();
+            result
+        }
+        Err(_) => Err(KeychainError::Timeout {
             backend,
             limit: deadline.limit(),
-        }))
+        }),
+    }
 }
 
 /// The entry's secret; `None` when there is no such entry.

@@ -212,36 +212,75 @@ fn remove(store: &Arc<CredentialStore>, service: &str, key: &str) -> Result<bool
     Ok(existed)
 }
 
+/// What a read found, and for a value stored whole, the credential's UserName.
+struct Found {
+    read: parts::Read,
+    username: String,
+}
+
 /// Read `key` of `service`, joining its parts when it was split. A reader that meets a
-/// writer's deletions starts over, a bounded number of times.
+/// writer's deletions starts over, a bounded number of times: a part gone, or (under Wine)
+/// `ERROR_KEY_DELETED` from a credential deleted while it was being read.
 fn fetch(
     store: &Arc<CredentialStore>,
     service: &str,
     key: &str,
     deadline: &Deadline,
-) -> Result<(Option<Entry>, parts::Read)> {
+) -> Result<Found> {
     let Some(main) = entry(store, service, key)? else {
-        return Ok((None, parts::Read::Absent));
+        return Ok(Found {
+            read: parts::Read::Absent,
+            username: String::new(),
+        });
     };
-    let found = parts::read(
-        || read(&main),
-        |m, i| {
-            let t = native_names::part_target(service, key, &m.generation, i);
-            match by_target(store, &t)? {
-                Some(e) => read(&e),
-                None => Ok(None),
+    let pause = Duration::from_millis(5);
+    let again = |attempt: u32| {
+        let more = attempt < RETRIES && deadline.remaining() > pause * 4;
+        if more {
+            std::thread::sleep(pause);
+        }
+        more
+    };
+    let mut attempt = 0;
+    loop {
+        let found = parts::read(
+            || read(&main),
+            |m, i| {
+                let t = native_names::part_target(service, key, &m.generation, i);
+                match by_target(store, &t)? {
+                    Some(e) => read(&e),
+                    None => Ok(None),
+                }
+            },
+            again,
+        )
+        .and_then(|read| {
+            let username = match &read {
+                parts::Read::Whole(_) => match main.get_attributes() {
+                    Ok(mut attrs) => attrs.remove("username").unwrap_or_default(),
+                    // Erased between the two reads.
+                    Err(Error::NoEntry) => {
+                        return Ok(Found {
+                            read: parts::Read::Absent,
+                            username: String::new(),
+                        });
+                    }
+                    Err(e) => return Err(map_error(&e)),
+                },
+                _ => String::new(),
+            };
+            Ok(Found { read, username })
+        });
+        match found {
+            Err(e @ KeychainError::NativeFailed { .. }) => {
+                attempt += 1;
+                if !again(attempt) {
+                    return Err(e);
+                }
             }
-        },
-        |attempt| {
-            let pause = Duration::from_millis(5);
-            let more = attempt < RETRIES && deadline.remaining() > pause * 4;
-            if more {
-                std::thread::sleep(pause);
-            }
-            more
-        },
-    )?;
-    Ok((Some(main), found))
+            other => return other,
+        }
+    }
 }
 
 /// How often a reader starts over. Each time a writer finished a whole store meanwhile; a
@@ -275,24 +314,21 @@ impl Keychain for CredentialManager {
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
         let (service, key) = (self.service.clone(), server_url.to_string());
         let deadline = self.deadline.clone();
-        self.bounded(
-            move |store| match fetch(store, &service, &key, &deadline)? {
-                (_, parts::Read::Absent) => Ok(None),
-                (_, parts::Read::Joined(payload)) => Stored::decode(payload.expose()).map(Some),
-                (_, parts::Read::KeptChanging) => Err(kept_changing()),
-                (None, parts::Read::Whole(_)) => Ok(None),
-                (Some(main), parts::Read::Whole(secret)) => {
-                    let username = match main.get_attributes() {
-                        Ok(mut attrs) => attrs.remove("username").unwrap_or_default(),
-                        // Erased between the two reads.
-                        Err(Error::NoEntry) => return Ok(None),
-                        Err(e) => return Err(map_error(&e)),
-                    };
+        self.bounded(move |store| {
+            let found = fetch(store, &service, &key, &deadline)?;
+            match found.read {
+                parts::Read::Absent => Ok(None),
+                parts::Read::Joined(payload) => Stored::decode(payload.expose()).map(Some),
+                parts::Read::KeptChanging => Err(kept_changing()),
+                parts::Read::Whole(secret) => {
                     let secret = secret.into_text().ok_or(KeychainError::Corrupt)?;
-                    Ok(Some(Stored { username, secret }))
+                    Ok(Some(Stored {
+                        username: found.username,
+                        secret,
+                    }))
                 }
-            },
-        )
+            }
+        })
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
@@ -329,7 +365,7 @@ impl Keychain for CredentialManager {
         let (service, key) = (self.internal.clone(), name.to_string());
         let deadline = self.deadline.clone();
         self.bounded(
-            move |store| match fetch(store, &service, &key, &deadline)?.1 {
+            move |store| match fetch(store, &service, &key, &deadline)?.read {
                 parts::Read::Absent => Ok(None),
                 parts::Read::Whole(v) | parts::Read::Joined(v) => {
                     v.into_text().ok_or(KeychainError::CorruptCache).map(Some)
