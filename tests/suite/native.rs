@@ -101,7 +101,7 @@ pub fn assert_get(p: &dyn Platform, url: &str, user: &str, secret: &str) {
 pub fn assert_not_found(p: &dyn Platform, url: &str) {
     let out = run(p, &["get"], url.as_bytes());
     assert_eq!(out.status.code(), Some(1), "get {url}: {}", describe(&out));
-    assert_eq!(text(&out), NOT_FOUND, "get {url}");
+    assert_eq!(text(&out), NOT_FOUND, "get {url}: {}", describe(&out));
 }
 
 pub fn list_map(p: &dyn Platform) -> BTreeMap<String, String> {

@@ -2,7 +2,8 @@
 //! credentials in Wine's registry (`wine reg query`, which shows each blob at its length), and
 //! the dpapi backend's files in the Wine prefix. Checked here: a split value's credentials
 //! each hold at most 2560 bytes, a small value keeps the one-credential layout, no part
-//! outlives a shrink or an erase, the cached Hub JWT lives in either store, no file of the
+//! outlives a shrink or an erase, a store killed part-way leaves the old value or the new
+//! one, the cached Hub JWT lives in either store, no file of the
 //! prefix holds a dpapi secret in plaintext, and `configure --backend` moves credentials
 //! from the Credential Manager to dpapi and back.
 
@@ -114,6 +115,66 @@ fn split_values_use_credentials_of_at_most_2560_bytes_and_leave_no_part_behind()
     assert_not_found(&p, url);
     assert_eq!(p.credentials(), Vec::new());
     assert_eq!(list_map(&p), Default::default());
+}
+
+/// A `store` killed part-way (SIGKILL, at points spread over a large store) leaves the old
+/// value or the new one, whole; the next complete store removes the parts the killed ones
+/// left behind.
+#[test]
+fn a_store_killed_part_way_leaves_the_old_value_or_the_new_one() {
+    use std::io::Write;
+    let Some(p) = WineEnv::new() else {
+        return;
+    };
+    let url = "https://killed.example";
+    let values = [
+        ("first".to_string(), big_secret(60 * 1024, 6)),
+        ("second".to_string(), big_secret(60 * 1024, 7)),
+    ];
+    store_ok(&p, url, &values[0].0, &values[0].1);
+    let mut current = 0;
+    let (mut old_kept, mut new_kept) = (0, 0);
+    for (round, delay_ms) in [40u64, 80, 120, 160, 220, 300, 400, 550]
+        .into_iter()
+        .enumerate()
+    {
+        let next = 1 - current;
+        let mut child = p
+            .command()
+            .arg("store")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run wine64");
+        let (user, secret) = &values[next];
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&request(url, user, secret))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let got = crate::native::get_pair(&p, url);
+        if got == values[current] {
+            old_kept += 1;
+        } else if got == values[next] {
+            new_kept += 1;
+            current = next;
+        } else {
+            panic!(
+                "round {round} (killed after {delay_ms} ms): username {:?} with a secret of {} bytes that is neither value",
+                got.0,
+                got.1.len()
+            );
+        }
+    }
+    eprintln!("killed stores: {old_kept} left the old value, {new_kept} the new one");
+    store_ok(&p, url, "last", "small-again");
+    assert_eq!(p.credentials().len(), 1, "{:?}", p.credentials());
+    erase_ok(&p, url);
 }
 
 /// `store` of Docker Hub credentials logs in to the (mock) Hub and caches the JWT in the
