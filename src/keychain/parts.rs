@@ -11,9 +11,10 @@
 //! - a reader reads the manifest, then the parts it names. A missing part means a writer
 //!   replaced the value meanwhile and deleted them: it starts over from the manifest.
 //!
-//! A write interrupted before its manifest leaves the old value in place (and unreferenced
-//! parts, which the next write of the key removes). A value that merely starts like a
-//! manifest is always split, so a stored value is never misread as one.
+//! A write interrupted before its manifest leaves the old value in place, and parts no
+//! manifest names (the Credential Manager backend deletes those with its next write or erase
+//! of the key; kernel keys vanish at reboot). A value that merely starts like a manifest is
+//! always split, so a stored value is never misread as one.
 
 use crate::secret::Secret;
 
