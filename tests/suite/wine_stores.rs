@@ -302,6 +302,14 @@ fn dpapi_leaves_no_plaintext_secret_in_any_file_of_the_wine_prefix() {
     let mut stored = Vec::new();
     files_under(&dpapi_dirs[0], &mut stored);
     assert!(!stored.is_empty(), "no dpapi file was written");
+    // Names carry neither the secret nor the URL.
+    for f in &stored {
+        let name = f.strip_prefix(&dpapi_dirs[0]).unwrap().to_string_lossy();
+        assert!(
+            !name.contains("canary") && !name.contains(&secret),
+            "{name}"
+        );
+    }
 
     // wineserver writes the registry files lazily: export the live registry as well.
     let exports = tempfile::tempdir().unwrap();
