@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::tools::{require_tool, skip};
 
 const WINE: &str = "/usr/lib/wine/wine64";
-const WINESERVER: &str = "/usr/lib/wine/wineserver";
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
 /// Everything the Wine tier needs, made once per test binary.
@@ -23,6 +22,8 @@ struct Setup {
     exe: PathBuf,
     dll_dir: PathBuf,
     prefix: PathBuf,
+    /// A Wine program that lives as long as this test binary (see `setup`).
+    _keepalive: Option<std::process::Child>,
 }
 
 fn tmp() -> PathBuf {
@@ -119,10 +120,11 @@ fn setup() -> Option<&'static Setup> {
             let exe = windows_exe()?;
             let dll_dir = stand_in_dll();
             let prefix = tmp().join("wine-prefix");
-            let setup = Setup {
+            let mut setup = Setup {
                 exe,
                 dll_dir,
                 prefix,
+                _keepalive: None,
             };
             if !setup.prefix.join("system.reg").exists() {
                 let status = setup
@@ -134,17 +136,22 @@ fn setup() -> Option<&'static Setup> {
                     .expect("run wineboot");
                 assert!(status.success(), "wineboot --init failed");
             }
-            // One wineserver for the whole run, exiting 5 minutes after its last client (with
-            // no server running it stays in the foreground: not waited for).
-            let _ = setup
-                .wine(WINESERVER)
-                .arg("-p300")
+            // One wineserver for the whole run. Wine starts a server, and its services
+            // (services.exe, winedevice.exe, and wineboot when the prefix changed), with the
+            // first program after the last server exited; they inherit that program's pipes
+            // and keep them open, so that reading its output never ends. A server exits a few
+            // seconds after its last client, and the suite has longer gaps between Wine tests.
+            // So a client lives as long as this test binary: `cmd` waiting on a stdin that
+            // closes when the binary exits (then `cmd`, and the server after it, exit too).
+            setup._keepalive = setup
+                .wine(WINE)
+                .arg("cmd")
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn();
-            // Wine starts its services (services.exe, winedevice.exe) with the first program;
-            // they would inherit that program's pipes and keep them open, so that reading a
-            // helper's output never sees its end. Started here, they get /dev/null instead.
+                .spawn()
+                .ok();
+            // Wait until the services run, started by a program whose output is /dev/null.
             let status = setup
                 .wine(WINE)
                 .args(["cmd", "/c", "exit"])
