@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::configure::CREDS_STORE;
+use crate::configure::{CREDS_STORE, WSL_CREDS_STORE};
 use crate::deadline::Deadline;
 use crate::docker_config;
 use crate::hub::{self, CachedJwt, cached_jwt_status};
-use crate::keychain::{self, Backend, Keychain, NoSecretService, Reason, Requested, Selection};
+use crate::keychain::{
+    self, Backend, Keychain, KeychainError, NoSecretService, Reason, Requested, Selection,
+};
 use crate::protocol;
 use crate::protocol::client::{self, HELPER_PREFIX};
 use crate::secret::Secret;
@@ -74,6 +76,7 @@ pub fn run(args: &[String]) -> ExitCode {
     check_binary(&mut r);
     check_config(&mut r);
     check_auth_config(&mut r);
+    check_wsl(&mut r);
     // A wedged keychain must not hang doctor: each check waits at most the deadline.
     check_containers(&mut r);
     let deadline = Deadline::after(settings::timeout());
@@ -306,6 +309,13 @@ fn check_config(r: &mut Report) {
                 path.display()
             ),
         ),
+        Some(WSL_CREDS_STORE) => r.line(
+            Status::Ok,
+            format!(
+                "config {}: \"credsStore\": \"{WSL_CREDS_STORE}\", docker runs the Windows binary docker-credential-hub.exe (`{NAME} configure --wsl`)",
+                path.display()
+            ),
+        ),
         Some(other) => r.line(
             Status::Fail,
             format!(
@@ -364,6 +374,68 @@ fn check_config(r: &mut Report) {
             );
         }
     }
+}
+
+/// Inside WSL (which sets WSL_DISTRO_NAME): which store docker uses, and how to share the
+/// Windows one.
+fn check_wsl(r: &mut Report) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Some(distro) = std::env::var("WSL_DISTRO_NAME")
+        .ok()
+        .filter(|d| !d.is_empty())
+    else {
+        return;
+    };
+    let store = docker_config::config_path()
+        .ok()
+        .and_then(|p| docker_config::load(&p).ok())
+        .and_then(|l| docker_config::creds_store(&l.doc).map(str::to_string));
+    let (status, line) = wsl_line(&crate::hub::printable(&distro), store.as_deref());
+    r.line(status, line);
+}
+
+fn wsl_line(distro: &str, creds_store: Option<&str>) -> (Status, String) {
+    let share = format!(
+        "to share the Windows store with docker on Windows, put docker-credential-hub.exe on the Windows PATH and run `{NAME} configure --wsl`"
+    );
+    match creds_store {
+        Some(WSL_CREDS_STORE) => (
+            Status::Ok,
+            format!(
+                "WSL ({distro}): docker uses the Windows store through docker-credential-hub.exe, shared with docker on Windows"
+            ),
+        ),
+        Some(CREDS_STORE) => (
+            Status::Info,
+            format!(
+                "WSL ({distro}): docker uses this Linux binary's keychain, apart from Windows — {share}"
+            ),
+        ),
+        Some(other) => (
+            Status::Info,
+            format!(
+                "WSL ({distro}): docker uses docker-credential-{other}, apart from Windows — {share}"
+            ),
+        ),
+        None => (
+            Status::Info,
+            format!(
+                "WSL ({distro}): docker keeps credentials in config.json, apart from Windows — {share}"
+            ),
+        ),
+    }
+}
+
+/// The Credential Manager cannot persist in network and SSH logon sessions: say so in
+/// doctor's words, with the fix, instead of a bare probe failure.
+fn no_logon_session_line(e: &KeychainError) -> Option<String> {
+    e.no_logon_session().then(|| {
+        format!(
+            "logon session: this is a network or SSH logon session, where the Windows Credential Manager cannot keep credentials (ERROR_NO_SUCH_LOGON_SESSION) — fix: run `{NAME} configure --backend dpapi` to keep them in files encrypted for your Windows account"
+        )
+    })
 }
 
 /// podman, skopeo and buildah ignore credsStore: are they wired to this helper?
@@ -518,10 +590,9 @@ fn check_probe(r: &mut Report, kc: &dyn Keychain) {
     ));
     let start = Instant::now();
     if let Err(e) = kc.set_internal(&name, &value) {
-        return r.line(
-            Status::Fail,
-            format!("probe: cannot write a test entry: {e}"),
-        );
+        let line = no_logon_session_line(&e)
+            .unwrap_or_else(|| format!("probe: cannot write a test entry: {e}"));
+        return r.line(Status::Fail, line);
     }
     let back = kc.get_internal(&name);
     let erased = kc.erase_internal(&name);
@@ -601,6 +672,63 @@ fn in_words(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_logon_session_is_one_doctor_line_with_the_dpapi_fix() {
+        let e = KeychainError::NoLogonSession {
+            backend: Backend::WindowsCredentialManager,
+            cause: "Windows ERROR_NO_SUCH_LOGON_SESSION".into(),
+        };
+        let recorded = KeychainError::Recorded {
+            backend: Backend::WindowsCredentialManager,
+            path: "backend".into(),
+            source: Box::new(e),
+        };
+        for e in [&recorded, recorded_source(&recorded)] {
+            let line = no_logon_session_line(e).expect("a logon-session line");
+            assert!(!line.contains('\n'), "{line}");
+            assert!(line.contains("network or SSH logon session"), "{line}");
+            assert!(
+                line.ends_with("— fix: run `docker-credential-hub configure --backend dpapi` to keep them in files encrypted for your Windows account"),
+                "{line}"
+            );
+        }
+        let other = KeychainError::NativeFailed {
+            backend: Backend::WindowsCredentialManager,
+            cause: "Windows error code 5".into(),
+        };
+        assert_eq!(no_logon_session_line(&other), None);
+    }
+
+    fn recorded_source(e: &KeychainError) -> &KeychainError {
+        match e {
+            KeychainError::Recorded { source, .. } => source,
+            e => e,
+        }
+    }
+
+    #[test]
+    fn wsl_lines_say_which_store_docker_uses_and_how_to_share_windows() {
+        let (status, line) = wsl_line("Ubuntu", Some("hub.exe"));
+        assert_eq!(status, Status::Ok);
+        assert!(
+            line.contains("WSL (Ubuntu): docker uses the Windows store"),
+            "{line}"
+        );
+        for (store, says) in [
+            (Some("hub"), "this Linux binary's keychain"),
+            (Some("pass"), "docker-credential-pass"),
+            (None, "config.json"),
+        ] {
+            let (status, line) = wsl_line("Ubuntu", store);
+            assert_eq!(status, Status::Info, "{line}");
+            assert!(line.contains(says), "{line}");
+            assert!(
+                line.ends_with("run `docker-credential-hub configure --wsl`"),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn utc_dates_are_right() {

@@ -43,8 +43,20 @@ impl FileLock {
         FileLock::acquire(&dir.join(file), timeout)
     }
 
+    /// Take the lock `name` shared with other shared holders (never with an exclusive one).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub fn acquire_named_shared(name: &str, timeout: Duration) -> Result<FileLock, LockError> {
+        let dir = crate::paths::runtime_dir()?;
+        let file = format!("{}.lock", crate::paths::safe_file_name(name));
+        FileLock::acquire_with(&dir.join(file), timeout, true)
+    }
+
     /// Take the exclusive lock on `path`, waiting at most `timeout`.
     pub fn acquire(path: &Path, timeout: Duration) -> Result<FileLock, LockError> {
+        FileLock::acquire_with(path, timeout, false)
+    }
+
+    fn acquire_with(path: &Path, timeout: Duration, shared: bool) -> Result<FileLock, LockError> {
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -60,7 +72,12 @@ impl FileLock {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match file.try_lock() {
+            let attempt = if shared {
+                file.try_lock_shared()
+            } else {
+                file.try_lock()
+            };
+            match attempt {
                 Ok(()) => return Ok(FileLock { _file: file }),
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(source)) => {

@@ -12,7 +12,7 @@ use crate::NAME;
 use crate::deadline::Deadline;
 use crate::docker_config::{self, CredsStore, Edit, Loaded};
 use crate::keychain::{self, Keychain, record};
-use crate::migrate::{self, Found, Origin};
+use crate::migrate::{self, AuthsProblem, Found, Origin};
 use crate::secret::Secret;
 use crate::settings;
 
@@ -36,15 +36,7 @@ pub fn run(dry_run: bool) -> Outcome {
         report::containers(&wiring, dry_run);
         return Ok(());
     }
-    if !problems.is_empty() {
-        for p in &problems {
-            eprintln!("{NAME} configure: {p}");
-        }
-        return Err(fail(format!(
-            "{}; fix the entries above and run configure again",
-            unchanged_hint(&path)
-        )));
-    }
+    refuse_problems(&problems, &path)?;
     plan::check_on_path(&path)?;
     let old = plan::old_helper(&loaded, previous.as_deref());
     plan::check_helper_name(&old, &path)?;
@@ -75,13 +67,8 @@ pub fn run(dry_run: bool) -> Outcome {
         )));
     }
 
-    let strip: Vec<String> = moves
-        .iter()
-        .filter(|f| f.origin == Origin::Auths)
-        .map(|f| f.key.clone())
-        .chain(superseded.iter().map(|(f, _)| f.key.clone()))
-        .collect();
-    write_all(&loaded, previous.as_deref(), &strip)?;
+    let strip = plaintext_keys(&moves, &superseded);
+    write_all(&loaded, previous.as_deref(), &strip, CREDS_STORE)?;
     let wiring = containers::wire();
     report::done(
         &loaded,
@@ -94,8 +81,32 @@ pub fn run(dry_run: bool) -> Outcome {
     Ok(())
 }
 
+/// `auths` entries docker could not read either stop configure before anything changes.
+pub fn refuse_problems(problems: &[AuthsProblem], path: &Path) -> Outcome {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for p in problems {
+        eprintln!("{NAME} configure: {p}");
+    }
+    Err(fail(format!(
+        "{}; fix the entries above and run configure again",
+        unchanged_hint(path)
+    )))
+}
+
+/// The strip list of config.json: moved plaintext entries and superseded plaintext copies.
+pub fn plaintext_keys(moves: &[Found], superseded: &[(Found, bool)]) -> Vec<String> {
+    moves
+        .iter()
+        .filter(|f| f.origin == Origin::Auths)
+        .map(|f| f.key.clone())
+        .chain(superseded.iter().map(|(f, _)| f.key.clone()))
+        .collect()
+}
+
 /// Every credential of the previous helper, read completely before anything is stored.
-fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>, Failed> {
+pub fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>, Failed> {
     match migrate::from_helper(name, settings::timeout()) {
         Ok((found, vanished)) => {
             for key in vanished {
@@ -182,11 +193,16 @@ fn probe(kc: &dyn Keychain) -> anyhow::Result<()> {
     }
 }
 
-/// Write the undo record, the backup, then config.json, refusing if config.json changed
-/// since it was read (a `docker login` running at the same time). The record and the
-/// backup replace whatever is at their paths (a planted symlink is replaced, never
-/// followed); only config.json's own symlink is followed, as docker does.
-fn write_all(loaded: &Loaded, previous: Option<&str>, strip: &[String]) -> Outcome {
+/// Write the undo record, the backup, then config.json with `"credsStore": creds_store`,
+/// refusing if config.json changed since it was read (a `docker login` running at the same
+/// time). The record and the backup replace whatever is at their paths (a planted symlink is
+/// replaced, never followed); only config.json's own symlink is followed, as docker does.
+pub fn write_all(
+    loaded: &Loaded,
+    previous: Option<&str>,
+    strip: &[String],
+    creds_store: &str,
+) -> Outcome {
     let path = &loaded.path;
     let io_fail = |what: &str, p: &Path, e: std::io::Error| {
         fail(format!(
@@ -205,7 +221,7 @@ fn write_all(loaded: &Loaded, previous: Option<&str>, strip: &[String]) -> Outco
             ))
         })?;
     }
-    if previous != Some(CREDS_STORE) {
+    if previous != Some(creds_store) {
         let record = sibling(path, RECORD_SUFFIX);
         let body = serde_json::json!({ "credsStore": previous });
         crate::fs::replace(&record, &docker_config::to_bytes(&body))
@@ -225,7 +241,7 @@ fn write_all(loaded: &Loaded, previous: Option<&str>, strip: &[String]) -> Outco
         crate::fs::replace(&backup, &bytes).map_err(|e| io_fail("the backup", &backup, e))?;
     }
     let plan = Edit {
-        creds_store: CredsStore::Set(CREDS_STORE.into()),
+        creds_store: CredsStore::Set(creds_store.into()),
         strip: strip.to_vec(),
     };
     let new = docker_config::to_bytes(&docker_config::edit(loaded.doc.clone(), &plan));

@@ -1,5 +1,5 @@
-//! `configure [--dry-run] [--undo] [--backend NAME]`: switch docker over to this helper,
-//! moving existing credentials into the keychain first, and back again.
+//! `configure [--dry-run] [--undo] [--backend NAME] [--wsl]`: switch docker over to this
+//! helper, moving existing credentials into the keychain first, and back again.
 //!
 //! Order of work, so that a failure anywhere leaves config.json byte-identical:
 //! read everything (config.json, the old helper), store and verify every credential,
@@ -11,7 +11,8 @@
 //! - `report`: what happened (or would happen, for `--dry-run`);
 //! - `undo`: `--undo`;
 //! - `relocate`: `--backend`, moving credentials between keychain backends;
-//! - `containers`: wiring podman, skopeo and buildah to the helper.
+//! - `containers`: wiring podman, skopeo and buildah to the helper;
+//! - `wsl`: `--wsl`, docker inside WSL on the Windows binary and its store.
 
 mod apply;
 mod containers;
@@ -19,6 +20,7 @@ mod plan;
 mod relocate;
 mod report;
 mod undo;
+mod wsl;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,12 +31,16 @@ use crate::keychain::Backend;
 
 /// Our credsStore value: docker runs `docker-credential-hub`.
 pub const CREDS_STORE: &str = "hub";
+/// `configure --wsl`'s value: docker inside WSL runs `docker-credential-hub.exe`, the
+/// Windows binary, through WSL interop.
+pub const WSL_CREDS_STORE: &str = "hub.exe";
 /// Next to config.json: the credsStore value configure replaced, for `--undo`. A key
 /// inside config.json would not survive: docker drops unknown keys when it saves.
 pub const RECORD_SUFFIX: &str = ".hub-previous";
 pub const BACKUP_SUFFIX: &str = ".bak";
 
-const USAGE: &str = "usage: docker-credential-hub configure [--dry-run] [--undo] [--backend NAME]";
+const USAGE: &str =
+    "usage: docker-credential-hub configure [--dry-run] [--undo] [--backend NAME] [--wsl]";
 
 /// Printed, already-reported failure.
 struct Failed;
@@ -46,6 +52,7 @@ struct Args {
     dry_run: bool,
     undo: bool,
     backend: Option<Backend>,
+    wsl: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Args>, ExitCode> {
@@ -59,6 +66,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, ExitCode> {
         match name {
             "--dry-run" if inline.is_none() => parsed.dry_run = true,
             "--undo" if inline.is_none() => parsed.undo = true,
+            "--wsl" if inline.is_none() => parsed.wsl = true,
             "--backend" => {
                 let value = inline.or_else(|| it.next().cloned()).unwrap_or_default();
                 match Backend::parse(&value).filter(|b| b.exists_here()) {
@@ -93,11 +101,14 @@ pub fn run(args: &[String]) -> ExitCode {
         Err(code) => return code,
     };
     crate::process::harden();
-    let outcome = match (&args.backend, args.undo) {
-        (Some(_), true) => Err(fail("--backend and --undo cannot be combined")),
-        (Some(backend), false) => relocate::run(*backend, args.dry_run),
-        (None, true) => undo::run(args.dry_run),
-        (None, false) => apply::run(args.dry_run),
+    let outcome = match (&args.backend, args.undo, args.wsl) {
+        (Some(_), true, _) => Err(fail("--backend and --undo cannot be combined")),
+        (Some(_), _, true) => Err(fail("--backend and --wsl cannot be combined")),
+        (Some(backend), false, false) => relocate::run(*backend, args.dry_run),
+        // Undo reverses `--wsl` too.
+        (None, true, _) => undo::run(args.dry_run),
+        (None, false, true) => wsl::run(args.dry_run),
+        (None, false, false) => apply::run(args.dry_run),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,7 +124,10 @@ stored in the keychain and read back before anything changes.
   --dry-run        print what would move and change nothing
   --undo           put back the previous credsStore (credentials stay in the keychain)
   --backend NAME   move the credentials into another keychain backend (copy, verify, then
-                   erase the old copies) and use it from now on";
+                   erase the old copies) and use it from now on
+  --wsl            inside WSL: set \"credsStore\": \"hub.exe\", so that docker runs the Windows
+                   binary (docker-credential-hub.exe on PATH) and shares the Windows store;
+                   the credentials move there first";
 
 /// For `doctor`: whether podman and skopeo use this helper, with the fix when not; `None`
 /// when none of the containers tools is installed.
@@ -181,6 +195,10 @@ mod tests {
             let a = a.ok().flatten().unwrap();
             assert!(a.dry_run && a.backend == Some(Backend::Keyutils));
         }
+        let a = parse_args(&["--wsl".into(), "--dry-run".into()]);
+        let a = a.ok().flatten().unwrap();
+        assert!(a.wsl && a.dry_run && !a.undo);
+        assert!(parse_args(&["--wsl=yes".into()]).is_err());
         assert!(parse_args(&["hunter2".into()]).is_err());
         assert!(parse_args(&["--backend".into(), "nope".into()]).is_err());
     }

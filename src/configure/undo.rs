@@ -5,7 +5,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{
-    CREDS_STORE, Outcome, RECORD_SUFFIX, apply, containers, load, quoted, report, sibling,
+    CREDS_STORE, Outcome, RECORD_SUFFIX, WSL_CREDS_STORE, apply, containers, load, quoted, report,
+    sibling,
 };
 use crate::NAME;
 use crate::docker_config::{self, CredsStore, Edit};
@@ -34,9 +35,9 @@ pub fn run(dry_run: bool) -> Outcome {
     } else {
         containers::unwire()
     };
-    if current != Some(CREDS_STORE) {
+    if !matches!(current, Some(CREDS_STORE | WSL_CREDS_STORE)) {
         println!(
-            "Nothing to undo: {} has \"credsStore\" {}, not \"hub\"; nothing changed.",
+            "Nothing to undo: {} has \"credsStore\" {}, not \"hub\" or \"hub.exe\"; nothing changed.",
             crate::fs::display(&path),
             quoted(current)
         );
@@ -45,7 +46,7 @@ pub fn run(dry_run: bool) -> Outcome {
     }
     let record = read_record(&path);
     let change = match &record {
-        Some(Some(prev)) if prev != CREDS_STORE => CredsStore::Set(prev.clone()),
+        Some(Some(prev)) if Some(prev.as_str()) != current => CredsStore::Set(prev.clone()),
         _ => CredsStore::Remove,
     };
     let what = match (&change, &record) {

@@ -72,6 +72,12 @@ pub enum KeychainError {
         unlock_hint(*backend)
     )]
     NativeLocked { backend: Backend, cause: String },
+    /// `ERROR_NO_SUCH_LOGON_SESSION`: the logon session has no credential store to write
+    /// to. Nothing else is tried: credentials must not end up in another store unasked.
+    #[error(
+        "the {backend} cannot keep credentials in this logon session ({cause}): a network or SSH logon (such as OpenSSH with key authentication) has none; run `{NAME} configure --backend dpapi` to keep them in files encrypted for your Windows account instead"
+    )]
+    NoLogonSession { backend: Backend, cause: String },
     #[error(
         "the secret is {size} bytes but {backend} holds at most {max} bytes per secret; use a shorter token"
     )]
@@ -124,6 +130,15 @@ fn unlock_hint(backend: Backend) -> &'static str {
 }
 
 impl KeychainError {
+    /// The Credential Manager in a logon session that has none (`ERROR_NO_SUCH_LOGON_SESSION`).
+    pub fn no_logon_session(&self) -> bool {
+        match self {
+            KeychainError::NoLogonSession { .. } => true,
+            KeychainError::Recorded { source, .. } => source.no_logon_session(),
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         use KeychainError as E;
         match self {
@@ -133,6 +148,7 @@ impl KeychainError {
             | E::KeyutilsDenied { .. }
             | E::KeyutilsNoAnchor { .. }
             | E::Trust(_)
+            | E::NoLogonSession { .. }
             | E::Selection(_) => Kind::Unavailable,
             E::SecretServiceLocked | E::NativeLocked { .. } => Kind::Locked,
             E::KeyutilsQuota { .. }

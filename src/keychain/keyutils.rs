@@ -3,7 +3,8 @@
 //!
 //! A kernel key holds at most 32767 bytes. Larger values (64 KiB cloud tokens, a long index)
 //! are split into parts under a helper-private service name, and the key itself holds a
-//! small manifest naming the parts' generation; a reader that races a writer retries.
+//! small manifest naming the parts' generation ([super::parts]); a reader that races a
+//! writer retries.
 //!
 //! keyutils has no search, so `list` reads an index key (server URL → username) that every
 //! `store` and `erase` rewrites under a cross-process file lock. `list` also drops index
@@ -22,6 +23,7 @@ use linux_keyutils::{Key, KeyError, KeyRing, KeyRingIdentifier};
 use linux_keyutils_keyring_store::{Cred, Store};
 
 use super::error::platform_text;
+use super::parts::{self, Manifest};
 use super::{Keychain, KeychainError, Result, Stored, internal_service};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
@@ -41,8 +43,6 @@ pub struct Keyutils {
 const MAX_KEY: usize = 32767;
 /// Size of each part of a larger value.
 const PART: usize = 32000;
-/// A key whose value was split starts with this; stored JSON always starts with `{`.
-const MANIFEST: &str = "dch-parts:";
 
 impl Keyutils {
     pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
@@ -78,26 +78,20 @@ impl Keyutils {
     /// Store a value of any size under (service, user). Writers hold the index lock.
     fn put(&self, service: &str, user: &str, bytes: &[u8]) -> Result<()> {
         let main = self.entry(service, user)?;
-        let old = read(&main)?.and_then(|v| manifest(v.expose()));
-        if bytes.len() <= MAX_KEY && !bytes.starts_with(MANIFEST.as_bytes()) {
-            write(&main, bytes)?;
+        let old = read(&main)?.and_then(|v| Manifest::parse(v.expose()));
+        if parts::must_split(bytes, MAX_KEY) {
+            parts::write_split(
+                bytes,
+                PART,
+                |m, i, chunk| write(&self.part(user, &m.generation, i)?, chunk),
+                |m, i| self.drop_part(user, &m.generation, i),
+                |head| write(&main, head),
+            )?;
         } else {
-            let generation = unique_generation();
-            let chunks: Vec<&[u8]> = bytes.chunks(PART).collect();
-            for (i, chunk) in chunks.iter().enumerate() {
-                if let Err(e) = write(&self.part(user, &generation, i)?, chunk) {
-                    self.drop_parts(user, &generation, i);
-                    return Err(e);
-                }
-            }
-            let head = format!("{MANIFEST}{generation}:{}", chunks.len());
-            if let Err(e) = write(&main, head.as_bytes()) {
-                self.drop_parts(user, &generation, chunks.len());
-                return Err(e);
-            }
+            write(&main, bytes)?;
         }
-        if let Some((generation, n)) = old {
-            self.drop_parts(user, &generation, n);
+        if let Some(old) = old {
+            self.drop_parts(user, &old);
         }
         Ok(())
     }
@@ -106,49 +100,40 @@ impl Keyutils {
     /// between reading the manifest and reading them.
     fn fetch(&self, service: &str, user: &str) -> Result<Option<Secret<Vec<u8>>>> {
         let main = self.entry(service, user)?;
-        for _ in 0..5 {
-            let Some(value) = read(&main)? else {
-                return Ok(None);
-            };
-            let Some((generation, n)) = manifest(value.expose()) else {
-                return Ok(Some(value));
-            };
-            let mut whole = Vec::with_capacity(n * PART);
-            let mut complete = true;
-            for i in 0..n {
-                match read(&self.part(user, &generation, i)?)? {
-                    Some(chunk) => whole.extend_from_slice(chunk.expose()),
-                    None => {
-                        complete = false;
-                        break;
-                    }
-                }
-            }
-            if complete {
-                return Ok(Some(Secret::new(whole)));
-            }
+        let found = parts::read(
+            || read(&main),
+            |m, i| read(&self.part(user, &m.generation, i)?),
+            |attempt| attempt < 5,
+        )?;
+        match found {
+            parts::Read::Absent => Ok(None),
+            parts::Read::Whole(v) | parts::Read::Joined(v) => Ok(Some(v)),
+            parts::Read::KeptChanging => Err(KeychainError::KeyutilsFailed {
+                cause: "a large value kept changing while it was read; retry".into(),
+            }),
         }
-        Err(KeychainError::KeyutilsFailed {
-            cause: "a large value kept changing while it was read; retry".into(),
-        })
     }
 
     /// Delete a value stored by `put`, parts included.
     fn remove(&self, service: &str, user: &str) -> Result<bool> {
         let main = self.entry(service, user)?;
-        let old = read(&main)?.and_then(|v| manifest(v.expose()));
+        let old = read(&main)?.and_then(|v| Manifest::parse(v.expose()));
         let existed = delete(&main)?;
-        if let Some((generation, n)) = old {
-            self.drop_parts(user, &generation, n);
+        if let Some(old) = old {
+            self.drop_parts(user, &old);
         }
         Ok(existed)
     }
 
-    fn drop_parts(&self, user: &str, generation: &str, n: usize) {
-        for i in 0..n {
-            if let Ok(e) = self.part(user, generation, i) {
-                let _ = delete(&e);
-            }
+    fn drop_parts(&self, user: &str, manifest: &Manifest) {
+        for i in 0..manifest.count {
+            self.drop_part(user, &manifest.generation, i);
+        }
+    }
+
+    fn drop_part(&self, user: &str, generation: &str, i: usize) {
+        if let Ok(e) = self.part(user, generation, i) {
+            let _ = delete(&e);
         }
     }
 
@@ -173,28 +158,6 @@ impl Keyutils {
     fn exists(&self, server_url: &str) -> Result<bool> {
         Ok(find(&self.entry(&self.service, server_url)?)?.is_some())
     }
-}
-
-/// `dch-parts:<generation>:<count>` → (generation, count).
-fn manifest(value: &[u8]) -> Option<(String, usize)> {
-    let text = std::str::from_utf8(value).ok()?.strip_prefix(MANIFEST)?;
-    let (generation, n) = text.split_once(':')?;
-    Some((generation.to_string(), n.parse().ok()?))
-}
-
-/// A name no other write uses: time, process and a per-process counter.
-fn unique_generation() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{nanos:x}-{:x}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn cred_of(e: &Entry) -> Result<&Cred> {

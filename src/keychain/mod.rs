@@ -2,6 +2,8 @@
 //! backend selection. Nothing here knows the wire protocol or Docker Hub.
 
 mod error;
+#[cfg(any(target_os = "linux", target_os = "windows", test))]
+mod parts;
 mod payload;
 pub mod record;
 mod select;
@@ -16,10 +18,16 @@ mod pass;
 #[cfg(target_os = "linux")]
 mod secret_service;
 
-#[cfg(any(target_os = "macos", target_os = "windows"))]
-mod native;
-#[cfg(any(target_os = "macos", target_os = "windows", test))]
+#[cfg(target_os = "windows")]
+mod dpapi;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(any(target_os = "windows", test))]
 pub mod native_names;
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+mod store_crate;
+#[cfg(target_os = "windows")]
+mod windows;
 
 use std::collections::BTreeMap;
 

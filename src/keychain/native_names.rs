@@ -1,6 +1,7 @@
 //! The pure part of the Windows Credential Manager backend: how a (service, server URL) pair
-//! becomes a credential's target name and back, and the platform's size limits. Kept apart
-//! so that it is tested on every platform.
+//! becomes a credential's target name and back, the names of the parts of a value split
+//! over several credentials, the platform's size limits, and what its errors mean. Kept
+//! apart so that it is tested on every platform.
 //!
 //! Credential Manager compares target names case-insensitively, while docker's keys are
 //! exact: `https://Registry.example` and `https://registry.example` are two credentials. So
@@ -10,14 +11,46 @@
 //! only in case get two targets. Parsing the target back, not splitting it at a dot, keeps
 //! services with dots (`DOCKER_CREDENTIAL_HUB_SERVICE=my.team`) listable.
 
-/// `CRED_MAX_CREDENTIAL_BLOB_SIZE`: the most secret bytes one credential holds.
-pub const MAX_SECRET: usize = 5 * 512;
+/// `CRED_MAX_CREDENTIAL_BLOB_SIZE`: the most secret bytes one credential holds. Larger
+/// values are split over several credentials ([super::parts]).
+pub const MAX_BLOB: usize = 5 * 512;
+/// The largest secret stored, split: 64 KiB, which holds every registry token seen (cloud
+/// identity tokens run to a few KiB) while bounding a credential to a few dozen parts.
+pub const MAX_SECRET: usize = 64 * 1024;
 /// `CRED_MAX_GENERIC_TARGET_NAME_LENGTH`, in UTF-16 units (our targets are ASCII).
 pub const MAX_TARGET: usize = 32767;
 /// `CRED_MAX_USERNAME_LENGTH`: the registry username lives in the credential's UserName.
 pub const MAX_USERNAME: usize = 513;
 
 const PREFIX: &str = "docker-credential-hub|";
+
+use super::error::platform_text;
+use super::{Backend, KeychainError};
+
+const BACKEND: Backend = Backend::WindowsCredentialManager;
+
+/// What a Credential Manager failure means. windows-native-keyring-store turns the Windows
+/// error code into keyring-core's variants (`decode_error` in its utils.rs):
+/// `ERROR_NOT_FOUND` into `NoEntry`, `ERROR_NO_SUCH_LOGON_SESSION` (1312), and only that,
+/// into `NoStorageAccess`, every other code into `PlatformFailure`.
+pub fn map_error(err: &keyring_core::Error) -> KeychainError {
+    use keyring_core::Error;
+    let cause = platform_text(err);
+    match err {
+        Error::NoStorageAccess(_) => KeychainError::NoLogonSession {
+            backend: BACKEND,
+            cause,
+        },
+        Error::TooLong(..) | Error::Invalid(..) => KeychainError::NativeRejected {
+            backend: BACKEND,
+            cause,
+        },
+        _ => KeychainError::NativeFailed {
+            backend: BACKEND,
+            cause,
+        },
+    }
+}
 
 fn escape(text: &str, out: &mut String) {
     for c in text.chars() {
@@ -90,12 +123,41 @@ pub fn parse(target_name: &str) -> Option<(String, String)> {
     tail.is_none().then_some((service, url))
 }
 
+/// The service whose credentials hold the parts of `service`'s split values: its own, so
+/// that enumerating `service` never meets a part.
+fn parts_service(service: &str) -> String {
+    format!("{service}:parts")
+}
+
+/// What the target of every part of `url`'s value starts with. `|` never occurs escaped,
+/// so no other URL's parts share it.
+pub fn part_prefix(service: &str, url: &str) -> String {
+    let mut out = target(&parts_service(service), url);
+    out.push('|');
+    out
+}
+
+/// The target of part `index` of generation `generation` of `url`'s value.
+pub fn part_target(service: &str, url: &str, generation: &str, index: usize) -> String {
+    format!("{}{generation}.{index}", part_prefix(service, url))
+}
+
+/// The generation a part's target names, given the prefix of its URL.
+pub fn part_generation<'a>(prefix: &str, target_name: &'a str) -> Option<&'a str> {
+    let rest = target_name
+        .get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &target_name[prefix.len()..])?;
+    let (generation, index) = rest.rsplit_once('.')?;
+    index.parse::<usize>().ok().map(|_| generation)
+}
+
 /// Whether Credential Manager can hold a target name this long.
 pub fn target_fits(target: &str) -> bool {
     target.encode_utf16().count() <= MAX_TARGET
 }
 
-/// `Err((size, max))` when a secret is larger than one credential holds.
+/// `Err((size, max))` when a secret is larger than the backend stores, even split.
 pub fn check_secret(secret: &[u8]) -> Result<(), (usize, usize)> {
     if secret.len() > MAX_SECRET {
         Err((secret.len(), MAX_SECRET))
@@ -108,6 +170,50 @@ pub fn check_secret(secret: &[u8]) -> Result<(), (usize, usize)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The store crate's error for a Windows error code, as its `decode_error` builds it.
+    fn store_crate_error(code: u32) -> keyring_core::Error {
+        #[derive(Debug)]
+        struct PlatformError(u32);
+        impl std::fmt::Display for PlatformError {
+            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                match self.0 {
+                    1312 => write!(f, "Windows ERROR_NO_SUCH_LOGON_SESSION"),
+                    code => write!(f, "Windows error code {code}"),
+                }
+            }
+        }
+        impl std::error::Error for PlatformError {}
+        match code {
+            1168 => keyring_core::Error::NoEntry,
+            1312 => keyring_core::Error::NoStorageAccess(Box::new(PlatformError(code))),
+            _ => keyring_core::Error::PlatformFailure(Box::new(PlatformError(code))),
+        }
+    }
+
+    #[test]
+    fn no_logon_session_names_the_cause_and_the_dpapi_fix_in_one_line() {
+        let e = map_error(&store_crate_error(1312));
+        assert!(matches!(e, KeychainError::NoLogonSession { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{text}");
+        assert!(text.contains("network or SSH logon"), "{text}");
+        assert!(
+            text.contains("`docker-credential-hub configure --backend dpapi`"),
+            "{text}"
+        );
+        assert_eq!(e.kind(), super::super::Kind::Unavailable);
+        // Other failures are not taken for it.
+        for code in [5, 1783] {
+            let e = map_error(&store_crate_error(code));
+            assert!(
+                matches!(e, KeychainError::NativeFailed { .. }),
+                "{code}: {e:?}"
+            );
+            assert!(!e.to_string().contains("dpapi"), "{e}");
+        }
+    }
 
     #[test]
     fn targets_are_readable_for_plain_urls() {
@@ -140,8 +246,34 @@ mod tests {
     fn long_urls_do_not_fit_and_the_limit_is_on_the_secret() {
         assert!(target_fits(&target("s", &"a".repeat(600))));
         assert!(!target_fits(&target("s", &"a".repeat(MAX_TARGET))));
-        assert_eq!(check_secret(&[0; MAX_SECRET]), Ok(()));
-        assert_eq!(check_secret(&[0; MAX_SECRET + 1]), Err((2561, 2560)));
+        assert_eq!(check_secret(&[0; MAX_BLOB + 1]), Ok(()));
+        assert_eq!(check_secret(&[0; 65536]), Ok(()));
+        assert_eq!(check_secret(&[0; 65537]), Err((65537, 65536)));
+    }
+
+    #[test]
+    fn parts_belong_to_exactly_one_url_and_never_to_a_listing() {
+        let p = part_target("svc", "https://a.example", "18f-2a-0", 3);
+        assert_eq!(
+            p,
+            "docker-credential-hub|svc:parts|https://a.example|18f-2a-0.3"
+        );
+        assert_eq!(p, p.to_ascii_lowercase());
+        let prefix = part_prefix("svc", "https://a.example");
+        assert_eq!(part_generation(&prefix, &p), Some("18f-2a-0"));
+        assert_eq!(
+            part_generation(&prefix, &p.to_ascii_uppercase()),
+            Some("18F-2A-0")
+        );
+        // The parts of `https://a.example|x` (escaped `^!`) are not those of `https://a.example`.
+        let other = part_target("svc", "https://a.example|x", "g", 0);
+        assert_eq!(part_generation(&prefix, &other), None);
+        assert!(!p.starts_with(&service_prefix("svc")));
+        assert_eq!(parse(&p), None);
+        assert_eq!(
+            part_generation(&prefix, &target("svc", "https://a.example")),
+            None
+        );
     }
 
     proptest! {

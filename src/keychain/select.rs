@@ -18,15 +18,18 @@ pub enum Backend {
     Keyutils,
     MacosKeychain,
     WindowsCredentialManager,
+    /// Files encrypted with DPAPI: for logon sessions the Credential Manager cannot persist.
+    Dpapi,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 5] = [
+    pub const ALL: [Backend; 6] = [
         Backend::SecretService,
         Backend::Pass,
         Backend::Keyutils,
         Backend::MacosKeychain,
         Backend::WindowsCredentialManager,
+        Backend::Dpapi,
     ];
 
     /// For people: "Secret Service", "kernel keyutils".
@@ -37,6 +40,7 @@ impl Backend {
             Backend::Keyutils => "kernel keyutils",
             Backend::MacosKeychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
+            Backend::Dpapi => "DPAPI file store",
         }
     }
 
@@ -48,6 +52,7 @@ impl Backend {
             Backend::Keyutils => "keyutils",
             Backend::MacosKeychain => "macos-keychain",
             Backend::WindowsCredentialManager => "wincred",
+            Backend::Dpapi => "dpapi",
         }
     }
 
@@ -67,7 +72,7 @@ impl Backend {
                 cfg!(target_os = "linux")
             }
             Backend::MacosKeychain => cfg!(target_os = "macos"),
-            Backend::WindowsCredentialManager => cfg!(windows),
+            Backend::WindowsCredentialManager | Backend::Dpapi => cfg!(windows),
         }
     }
 
@@ -236,9 +241,21 @@ pub fn open_backend(
         Backend::Pass => return Ok(Box::new(super::pass::Pass::open(service, deadline)?)),
         _ => {}
     }
-    #[cfg(any(target_os = "macos", windows))]
-    if backend.exists_here() {
-        return Ok(Box::new(super::native::Native::open(service, deadline)?));
+    #[cfg(target_os = "macos")]
+    if backend == Backend::MacosKeychain {
+        return Ok(Box::new(super::macos::MacosKeychain::open(
+            service, deadline,
+        )?));
+    }
+    #[cfg(windows)]
+    match backend {
+        Backend::WindowsCredentialManager => {
+            return Ok(Box::new(super::windows::CredentialManager::open(
+                service, deadline,
+            )?));
+        }
+        Backend::Dpapi => return Ok(Box::new(super::dpapi::Dpapi::open(service, deadline)?)),
+        _ => {}
     }
     let _ = (service, deadline);
     Err(KeychainError::Selection(format!(
@@ -298,19 +315,14 @@ fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Select
     } else {
         Backend::WindowsCredentialManager
     };
-    let kc = super::native::Native::open(service, deadline)?;
+    let kc = open_backend(backend, service, deadline)?;
     Ok((
-        kc_box(kc),
+        kc,
         Selection {
             backend,
             reason: Reason::Found,
         },
     ))
-}
-
-#[cfg(any(target_os = "macos", windows))]
-fn kc_box(kc: super::native::Native) -> Box<dyn Keychain> {
-    Box::new(kc)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]

@@ -12,6 +12,7 @@ use super::wire;
 use crate::child::ChildError;
 use crate::deadline::secs;
 use crate::keychain::Stored;
+use crate::secret::Secret;
 
 /// docker runs `docker-credential-<suffix>`.
 pub const HELPER_PREFIX: &str = "docker-credential-";
@@ -180,6 +181,23 @@ pub fn helper_get(name: &str, key: &str, timeout: Duration) -> Result<Option<Sto
         username: creds.username,
         secret: creds.secret,
     }))
+}
+
+/// `docker-credential-<name> store` with the credential on stdin, as docker sends it.
+pub fn helper_store(
+    name: &str,
+    key: &str,
+    cred: &Stored,
+    timeout: Duration,
+) -> Result<(), CallError> {
+    let program = format!("{HELPER_PREFIX}{name}");
+    let request = Secret::new(wire::encode_get(key, &cred.username, &cred.secret).into_bytes());
+    let out = run_helper(&program, "store", request.expose(), timeout)?;
+    if !out.success {
+        // A helper's error line names the problem, never the secret.
+        return Err(failed(&program, &format!("store {key}"), &out));
+    }
+    Ok(())
 }
 
 /// The first executable `name` on PATH, as `exec.LookPath` finds it (on Windows, with the

@@ -58,6 +58,17 @@ fn write_config(env: &dyn TestEnv) {
 
 /// `docker` in the test environment, with our binary first on PATH.
 fn docker(env: &dyn TestEnv, args: &[&str], stdin: &str) -> Output {
+    docker_with(env, &[], args, stdin)
+}
+
+/// `docker` in the test environment with `extra` variables, our binary first on PATH (after
+/// a `PATH` in `extra`), and no engine: it logs in client side.
+pub fn docker_with(
+    env: &dyn TestEnv,
+    extra: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> Output {
     let bin_dir = helper_bin()
         .parent()
         .expect("binary directory")
@@ -66,6 +77,13 @@ fn docker(env: &dyn TestEnv, args: &[&str], stdin: &str) -> Output {
     for (k, v) in vars.iter_mut() {
         if k == "PATH" {
             *v = format!("{}:{v}", bin_dir.display());
+        }
+    }
+    for (k, v) in extra {
+        match vars.iter_mut().find(|(name, _)| name == k) {
+            Some((_, old)) if *k == "PATH" => *old = format!("{v}:{old}"),
+            Some((_, old)) => *old = v.to_string(),
+            None => vars.push((k.to_string(), v.to_string())),
         }
     }
     vars.push(("DOCKER_HOST".into(), "unix:///nonexistent.sock".into()));

@@ -61,3 +61,7 @@ mod soak;
 mod token_load;
 #[cfg(target_os = "linux")]
 mod trust;
+#[cfg(target_os = "linux")]
+mod wine_stores;
+#[cfg(target_os = "linux")]
+mod wsl;

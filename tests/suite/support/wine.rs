@@ -1,6 +1,7 @@
-//! The real Windows binary under Debian's Wine, on Wine's Credential Manager. Wine is
-//! evidence, not Windows: it runs the same code path (CredWriteW, CredReadW,
-//! CredEnumerateW), but its Credential Manager is Wine's.
+//! The real Windows binary under Debian's Wine, on Wine's Credential Manager and Wine's
+//! DPAPI. Wine is evidence, not Windows: it runs the same code path (CredWriteW, CredReadW,
+//! CredEnumerateW, CryptProtectData), but its Credential Manager is Wine's, which keeps
+//! credentials as registry keys that `wine reg query` shows.
 //!
 //! Wine 8.0 lacks `bcryptprimitives.dll`, which Rust's std needs at start; a test-only
 //! stand-in (tests/wine/bcryptprimitives.c, see its comment) is compiled with mingw into a
@@ -14,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::tools::{require_tool, skip};
 
 const WINE: &str = "/usr/lib/wine/wine64";
-const WINESERVER: &str = "/usr/lib/wine/wineserver";
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
 /// Everything the Wine tier needs, made once per test binary.
@@ -22,6 +22,8 @@ struct Setup {
     exe: PathBuf,
     dll_dir: PathBuf,
     prefix: PathBuf,
+    /// A Wine program that lives as long as this test binary (see `setup`).
+    _keepalive: Option<std::process::Child>,
 }
 
 fn tmp() -> PathBuf {
@@ -118,10 +120,11 @@ fn setup() -> Option<&'static Setup> {
             let exe = windows_exe()?;
             let dll_dir = stand_in_dll();
             let prefix = tmp().join("wine-prefix");
-            let setup = Setup {
+            let mut setup = Setup {
                 exe,
                 dll_dir,
                 prefix,
+                _keepalive: None,
             };
             if !setup.prefix.join("system.reg").exists() {
                 let status = setup
@@ -133,17 +136,22 @@ fn setup() -> Option<&'static Setup> {
                     .expect("run wineboot");
                 assert!(status.success(), "wineboot --init failed");
             }
-            // One wineserver for the whole run, exiting 5 minutes after its last client (with
-            // no server running it stays in the foreground: not waited for).
-            let _ = setup
-                .wine(WINESERVER)
-                .arg("-p300")
+            // One wineserver for the whole run. Wine starts a server, and its services
+            // (services.exe, winedevice.exe, and wineboot when the prefix changed), with the
+            // first program after the last server exited; they inherit that program's pipes
+            // and keep them open, so that reading its output never ends. A server exits a few
+            // seconds after its last client, and the suite has longer gaps between Wine tests.
+            // So a client lives as long as this test binary: `cmd` waiting on a stdin that
+            // closes when the binary exits (then `cmd`, and the server after it, exit too).
+            setup._keepalive = setup
+                .wine(WINE)
+                .arg("cmd")
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn();
-            // Wine starts its services (services.exe, winedevice.exe) with the first program;
-            // they would inherit that program's pipes and keep them open, so that reading a
-            // helper's output never sees its end. Started here, they get /dev/null instead.
+                .spawn()
+                .ok();
+            // Wait until the services run, started by a program whose output is /dev/null.
             let status = setup
                 .wine(WINE)
                 .args(["cmd", "/c", "exit"])
@@ -184,15 +192,70 @@ impl Setup {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A Unix path as Wine sees it: a `Z:` path.
+pub fn windows_path(p: &Path) -> String {
+    format!("Z:{}", p.display()).replace('/', "\\")
+}
+
 /// The Windows binary under Wine, with a keychain service name no other test uses.
 pub struct WineEnv {
     setup: &'static Setup,
     pub service: String,
     pub docker_config: tempfile::TempDir,
+    /// `DOCKER_CREDENTIAL_HUB_BACKEND`, when the test chooses one.
+    pub backend: Option<&'static str>,
+}
+
+/// One credential in Wine's Credential Manager, as `wine reg query` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WineCredential {
+    pub target: String,
+    pub username: String,
+    /// Wine keeps the blob encrypted at its own length.
+    pub blob_len: usize,
+}
+
+/// Parse `wine reg query "HKCU\Software\Wine\Credential Manager" /s`.
+fn parse_credentials(text: &str) -> Vec<WineCredential> {
+    let mut out: Vec<WineCredential> = Vec::new();
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some((_, target)) = line.split_once("\\Credential Manager\\Generic: ") {
+            out.push(WineCredential {
+                target: target.to_string(),
+                username: String::new(),
+                blob_len: 0,
+            });
+            continue;
+        }
+        let Some(cred) = out.last_mut() else {
+            continue;
+        };
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["Password", "REG_BINARY", hex] => cred.blob_len = hex.len() / 2,
+            ["Password", "REG_BINARY"] => cred.blob_len = 0,
+            ["UserName", "REG_SZ", rest @ ..] => cred.username = rest.join(" "),
+            _ => {}
+        }
+    }
+    out
 }
 
 impl WineEnv {
     pub fn new() -> Option<WineEnv> {
+        Self::with(None)
+    }
+
+    /// With `DOCKER_CREDENTIAL_HUB_BACKEND=backend`.
+    pub fn with_backend(backend: &'static str) -> Option<WineEnv> {
+        Self::with(Some(backend))
+    }
+
+    fn with(backend: Option<&'static str>) -> Option<WineEnv> {
         let setup = setup()?;
         let service = format!(
             "dch-wine-{}-{}-{}",
@@ -207,6 +270,7 @@ impl WineEnv {
             setup,
             service,
             docker_config: tempfile::tempdir().unwrap(),
+            backend,
         })
     }
 
@@ -216,11 +280,84 @@ impl WineEnv {
             .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
             .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "30")
             // A Unix path is a Z: path to Wine.
-            .env(
-                "DOCKER_CONFIG",
-                format!("Z:{}", self.docker_config.path().display()).replace('/', "\\"),
-            );
+            .env("DOCKER_CONFIG", windows_path(self.docker_config.path()));
+        if let Some(b) = self.backend {
+            c.env("DOCKER_CREDENTIAL_HUB_BACKEND", b);
+        }
         c
+    }
+
+    /// The Wine prefix every Wine test shares.
+    pub fn prefix(&self) -> &Path {
+        &self.setup.prefix
+    }
+
+    /// A Wine program (`reg`, `cmd`) in the shared prefix.
+    pub fn wine_tool(&self, args: &[&str]) -> Output {
+        self.setup
+            .wine(WINE)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wine64")
+    }
+
+    /// A shell script named `name` in `dir` that runs the Windows binary under Wine with
+    /// this environment's service (and backend), as WSL interop runs a `.exe` from PATH.
+    pub fn wrapper_script(&self, dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let cmd = self.command();
+        let mut script = String::from("#!/bin/sh\n");
+        for key in cmd.get_envs().filter_map(|(k, v)| v.is_none().then_some(k)) {
+            script.push_str(&format!("unset {}\n", key.to_string_lossy()));
+        }
+        script.push_str("exec env");
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                script.push_str(&format!(
+                    " {}={}",
+                    k.to_string_lossy(),
+                    shell_quote(&v.to_string_lossy())
+                ));
+            }
+        }
+        script.push_str(&format!(
+            " {}",
+            shell_quote(&cmd.get_program().to_string_lossy())
+        ));
+        for a in cmd.get_args() {
+            script.push_str(&format!(" {}", shell_quote(&a.to_string_lossy())));
+        }
+        script.push_str(" \"$@\"\n");
+        let path = dir.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Every credential of this test's service in Wine's Credential Manager: its own, its
+    /// internal ones, and the parts of either.
+    pub fn credentials(&self) -> Vec<WineCredential> {
+        let out = self.wine_tool(&[
+            "reg",
+            "query",
+            r"HKCU\Software\Wine\Credential Manager",
+            "/s",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        // A service's targets are `docker-credential-hub|<service>[:internal][:parts]|…`.
+        let mine = format!("|{}", self.service);
+        parse_credentials(&text)
+            .into_iter()
+            .filter(|c| {
+                c.target
+                    .strip_prefix("docker-credential-hub")
+                    .is_some_and(|rest| {
+                        rest.strip_prefix(&mine)
+                            .is_some_and(|tail| tail.starts_with('|') || tail.starts_with(':'))
+                    })
+            })
+            .collect()
     }
 
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {

@@ -1,0 +1,219 @@
+//! `configure --wsl` and `doctor` inside WSL, simulated: `WSL_DISTRO_NAME` is set, and the
+//! `docker-credential-hub.exe` on PATH is a small script that runs the real Windows binary
+//! under Wine, as WSL interop runs a Windows program. The Linux binary configures docker;
+//! the real docker CLI then logs in to a loopback registry through the Windows binary, the
+//! credential is in Wine's Credential Manager, `docker logout` removes it, and
+//! `configure --undo` puts config.json back. Without a working exe, configure refuses.
+
+use std::path::Path;
+use std::process::Output;
+
+use base64::Engine;
+
+use crate::docker_cli::docker_with;
+use crate::native::{assert_get, assert_not_found};
+use crate::support::keyring::{KeyutilsEnv, TestEnv, describe, require_tool};
+use crate::support::registry::FakeRegistry;
+use crate::support::wine::WineEnv;
+
+const USER: &str = "wsl-user";
+const PASSWORD: &str = "Wsl-Pa55word-3c9d";
+const DISTRO: &str = "Ubuntu-Test";
+
+/// The Linux side (its HOME and docker config) and a PATH directory for the exe.
+struct Wsl {
+    linux: KeyutilsEnv,
+    bin: tempfile::TempDir,
+}
+
+impl Wsl {
+    fn new() -> Option<Wsl> {
+        Some(Wsl {
+            linux: KeyutilsEnv::new()?,
+            bin: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.linux.docker_config_dir().join("config.json")
+    }
+
+    fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// The Linux binary, as inside WSL.
+    fn run(&self, args: &[&str]) -> Output {
+        self.linux
+            .cmd()
+            .env("WSL_DISTRO_NAME", DISTRO)
+            .env("PATH", self.path())
+            .args(args)
+            .output()
+            .expect("run docker-credential-hub")
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.config()).unwrap()).unwrap()
+    }
+}
+
+fn assert_one_stderr_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
+    if !require_tool("docker") {
+        return;
+    }
+    let (Some(wsl), Some(win)) = (Wsl::new(), WineEnv::new()) else {
+        return;
+    };
+    win.wrapper_script(wsl.bin.path(), "docker-credential-hub.exe");
+    let old_auth = base64::engine::general_purpose::STANDARD.encode("old-user:old-plaintext-pass");
+    std::fs::write(
+        wsl.config(),
+        format!(r#"{{"auths":{{"old.example:5000":{{"auth":"{old_auth}"}}}}}}"#),
+    )
+    .unwrap();
+
+    // 1. configure --wsl: the plaintext credential moves into the Windows store.
+    let out = wsl.run(&["configure", "--wsl"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("moved old.example:5000 (username old-user)")
+            && said.contains("\"credsStore\": \"hub.exe\""),
+        "{said}"
+    );
+    let config = wsl.config_json();
+    assert_eq!(config["credsStore"], "hub.exe");
+    assert_eq!(config["auths"]["old.example:5000"], serde_json::json!({}));
+    assert_get(&win, "old.example:5000", "old-user", "old-plaintext-pass");
+
+    // 2. The real docker CLI logs in through docker-credential-hub.exe.
+    let registry = FakeRegistry::start(USER, PASSWORD);
+    let addr = registry.addr();
+    let bin = wsl.bin.path().display().to_string();
+    let extra = [("PATH", bin.as_str()), ("WSL_DISTRO_NAME", DISTRO)];
+    let out = docker_with(
+        &wsl.linux,
+        &extra,
+        &["login", &addr, "-u", USER, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "docker login: {}", describe(&out));
+    assert!(
+        registry
+            .requests()
+            .iter()
+            .any(|r| r.path == "/v2/" && r.authorized),
+        "docker never authenticated: {:?}",
+        registry.requests()
+    );
+    assert!(
+        !std::fs::read_to_string(wsl.config())
+            .unwrap()
+            .contains(PASSWORD)
+    );
+
+    // 3. The credential is in Wine's Credential Manager.
+    assert_get(&win, &addr, USER, PASSWORD);
+    let target = format!("docker-credential-hub|{}|{addr}", win.service);
+    assert!(
+        win.credentials()
+            .iter()
+            .any(|c| c.target == target && c.username == USER),
+        "{:?}",
+        win.credentials()
+    );
+    let out = wsl.run(&["doctor"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "ok   WSL ({DISTRO}): docker uses the Windows store through docker-credential-hub.exe"
+        )),
+        "{said}"
+    );
+
+    // 4. docker logout removes it.
+    let out = docker_with(&wsl.linux, &extra, &["logout", &addr], "");
+    assert!(out.status.success(), "docker logout: {}", describe(&out));
+    assert_not_found(&win, &addr);
+    assert!(!win.credentials().iter().any(|c| c.target == target));
+
+    // configure --undo puts back what was there: no credsStore.
+    let out = wsl.run(&["configure", "--undo"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(wsl.config_json().get("credsStore"), None);
+}
+
+#[test]
+fn configure_wsl_refuses_without_a_working_windows_binary() {
+    let Some(wsl) = Wsl::new() else {
+        return;
+    };
+    let before = r#"{"auths":{"x.example":{"auth":"eDp5"}}}"#;
+    std::fs::write(wsl.config(), before).unwrap();
+    let unchanged = |wsl: &Wsl| {
+        assert_eq!(std::fs::read_to_string(wsl.config()).unwrap(), before);
+    };
+
+    let out = wsl.run(&["configure", "--wsl"]);
+    let line = assert_one_stderr_line(&out);
+    assert!(
+        line.contains("docker-credential-hub.exe is not on PATH")
+            && line.contains("Windows PATH")
+            && line.contains("was not changed"),
+        "{line}"
+    );
+    unchanged(&wsl);
+
+    // Something else by that name: it must answer `version` as this helper does.
+    let fake = wsl.bin.path().join("docker-credential-hub.exe");
+    std::fs::write(&fake, "#!/bin/sh\necho 'some other program'\n").unwrap();
+    make_executable(&fake);
+    let out = wsl.run(&["configure", "--wsl"]);
+    let line = assert_one_stderr_line(&out);
+    assert!(
+        line.contains("does not answer `version`") && line.contains("was not changed"),
+        "{line}"
+    );
+    unchanged(&wsl);
+}
+
+#[test]
+fn doctor_in_wsl_says_how_to_share_the_windows_store() {
+    let Some(wsl) = Wsl::new() else {
+        return;
+    };
+    std::fs::write(wsl.config(), r#"{"credsStore":"hub"}"#).unwrap();
+    let out = wsl.run(&["doctor"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let line = said
+        .lines()
+        .find(|l| l.contains("WSL ("))
+        .unwrap_or_else(|| panic!("no WSL line: {said}"));
+    assert!(
+        line.starts_with(&format!(
+            "info WSL ({DISTRO}): docker uses this Linux binary's keychain"
+        )) && line.ends_with("run `docker-credential-hub configure --wsl`"),
+        "{line}"
+    );
+    // Outside WSL, no such line.
+    let out = wsl.linux.cmd().arg("doctor").output().expect("run doctor");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("WSL ("));
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
