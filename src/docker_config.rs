@@ -429,15 +429,20 @@ pub fn write_target(path: &Path) -> PathBuf {
     }
 }
 
+/// Create the directory `file` goes in when it is missing: mode 0700, as docker makes it,
+/// one checked step at a time.
+pub fn create_dir_of(file: &Path) -> Result<(), TrustError> {
+    match file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.exists() => crate::trust::create_private_dir(dir, CONFIG_DIR),
+        _ => Ok(()),
+    }
+}
+
 /// Replace config.json (its symlink target, if it is a link) atomically, mode 0600,
-/// creating the config directory (0700, as docker does) when it is missing.
+/// creating the config directory when it is missing.
 pub fn write_config(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let target = write_target(path);
-    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
-    {
-        crate::trust::create_private_dir(dir, CONFIG_DIR).map_err(std::io::Error::other)?;
-    }
+    create_dir_of(&target).map_err(std::io::Error::other)?;
     crate::fs::replace(&target, bytes)
 }
 

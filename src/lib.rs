@@ -1,21 +1,22 @@
 //! docker-credential-hub: a Docker credential helper on the OS keychain, with a Docker
 //! Hub login that keeps a JWT ready for scripts.
 //!
-//! Layers, from the wire inwards: `protocol` (the credential-helper protocol: parsing,
-//! answers, serving one action, and a client for other helpers), the human commands
-//! (`hub::cli`, `configure`, `doctor`), and `keychain` (one trait, one module per
-//! backend), which knows neither the protocol nor Docker Hub.
+//! Layers, from the outside in: `cli` (the commands: the protocol actions docker runs, and
+//! `login`, `logout`, `token`, `configure`, `doctor`), then `protocol` (the
+//! credential-helper protocol: parsing, answers, the four actions, and a client for other
+//! helpers), `hub` (the Docker Hub API client and the token cache), and `keychain` (one
+//! four-method trait, one module per backend). The protocol knows nothing of Docker Hub, and
+//! the keychains know neither the protocol, nor Docker Hub, nor the commands.
 
 mod child;
-pub mod configure;
+pub mod cli;
+mod clock;
 mod deadline;
 mod docker_config;
-pub mod doctor;
 mod fs;
 pub mod hub;
 pub mod keychain;
 mod lock;
-mod migrate;
 mod paths;
 pub mod process;
 pub mod protocol;

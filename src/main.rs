@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use docker_credential_hub::cli;
 use docker_credential_hub::protocol::{self, Action};
-use docker_credential_hub::{configure, doctor, hub};
 
 fn main() -> ExitCode {
     // Arguments that are not valid Unicode cannot name a command; never echo them.
@@ -17,13 +17,13 @@ fn main() -> ExitCode {
     match first.as_str() {
         "-h" | "--help" | "help" => protocol::help(),
         "-v" | "--version" | "version" => protocol::version(),
-        "login" => hub::cli::login(&args[1..]),
-        "logout" => hub::cli::logout(&args[1..]),
-        "token" => hub::cli::token(&args[1..]),
-        "configure" => configure::run(&args[1..]),
-        "doctor" => doctor::run(&args[1..]),
+        "login" => cli::login(&args[1..]),
+        "logout" => cli::logout(&args[1..]),
+        "token" => cli::token(&args[1..]),
+        "configure" => cli::configure::run(&args[1..]),
+        "doctor" => cli::doctor::run(&args[1..]),
         word => match Action::parse(word) {
-            Some(action) => protocol::serve(action, &args[1..]),
+            Some(action) => cli::serve::serve(action, &args[1..]),
             None => protocol::unknown_action(word),
         },
     }

@@ -1,32 +1,72 @@
-//! The cached Hub JWT (an internal keychain entry, invisible to `list`) and the lock that
-//! makes concurrent refreshes collapse into one Hub login.
+//! The cached Hub JWT, an ordinary entry of the internal keychain (the backend opened on the
+//! internal service name, which `list` never shows), and the lock that makes concurrent
+//! refreshes collapse into one Hub login. Everything that changes the cache goes through
+//! here.
 
 use std::time::Duration;
 
 use super::jwt;
-use crate::keychain::{Keychain, KeychainError, service_name};
+use crate::keychain::{Keychain, KeychainError, Kind, Stored, service_name};
 use crate::lock::{FileLock, LockError};
+use crate::registry;
 use crate::secret::Secret;
 use crate::trace;
 
-/// Name of the internal keychain value that caches the Docker Hub JWT.
+/// The key of the cached Docker Hub JWT in the internal keychain.
 pub const HUB_JWT: &str = "hub-jwt";
 
-pub fn read(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
-    kc.get_internal(HUB_JWT)
+/// The cached JWT, if any. An entry this version cannot decode (one an older version wrote,
+/// or a damaged one) is no cache: it costs one Hub login, never an error.
+pub fn read(internal: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
+    match internal.get(HUB_JWT) {
+        Ok(found) => Ok(found.map(|s| s.secret)),
+        Err(e) if e.kind() == Kind::Corrupt => {
+            trace!("cache miss: the cached Hub JWT is in a form this version does not read");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
-pub fn write(kc: &dyn Keychain, token: &Secret<String>) -> Result<(), KeychainError> {
-    kc.set_internal(HUB_JWT, token)
+/// Cache `token`, the JWT of the Hub account `account`.
+pub fn write(
+    internal: &dyn Keychain,
+    account: &str,
+    token: &Secret<String>,
+) -> Result<(), KeychainError> {
+    let entry = Stored {
+        username: account.to_string(),
+        secret: token.clone(),
+    };
+    internal.store(HUB_JWT, &entry)
 }
 
-pub fn clear(kc: &dyn Keychain) -> Result<bool, KeychainError> {
-    kc.erase_internal(HUB_JWT)
+/// Drop the cached JWT; `Ok(false)` when there was none.
+pub fn clear(internal: &dyn Keychain) -> Result<bool, KeychainError> {
+    internal.erase(HUB_JWT)
+}
+
+/// The credentials under `key` changed or went: when `key` is one of Docker Hub's, the
+/// cached JWT may belong to another account (or to none), so it goes.
+pub fn invalidate(internal: &dyn Keychain, key: &str) -> Result<bool, KeychainError> {
+    if !registry::is_hub_alias(key) {
+        return Ok(false);
+    }
+    trace!("the Docker Hub credentials changed: the cached Hub JWT goes");
+    clear(internal)
+}
+
+/// Copy the cached JWT to another backend's internal keychain. It is derived, so a failure
+/// only costs a login.
+pub fn copy(from: &dyn Keychain, to: &dyn Keychain) {
+    if let Ok(Some(entry)) = from.get(HUB_JWT) {
+        let _ = to.store(HUB_JWT, &entry);
+    }
 }
 
 /// The cached JWT if it stays valid for at least the freshness margin.
-pub fn fresh(kc: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
-    Ok(if_fresh(read(kc)?))
+pub fn fresh(internal: &dyn Keychain) -> Result<Option<Secret<String>>, KeychainError> {
+    Ok(if_fresh(read(internal)?))
 }
 
 /// `token` if it stays valid for at least the freshness margin; the reason goes to the trace.
@@ -35,7 +75,7 @@ pub fn if_fresh(token: Option<Secret<String>>) -> Option<Secret<String>> {
         trace!("cache miss: no cached Hub JWT");
         return None;
     };
-    let now = jwt::now_unix();
+    let now = crate::clock::now_unix();
     if jwt::is_fresh(token.expose(), now, jwt::FRESHNESS_MARGIN) {
         let exp = jwt::parse(token.expose())
             .and_then(|c| c.exp)

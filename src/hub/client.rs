@@ -475,7 +475,7 @@ impl Hub {
     /// How long to wait before retrying a 429, or the error to fail with at once when its
     /// retry time is beyond the deadline.
     fn rate_limited(&self, resp: &Response, attempt: u32) -> Result<Duration, HubError> {
-        let now = ratelimit::now_unix();
+        let now = crate::clock::now_unix();
         let Some(at) = ratelimit::retry_at(resp.headers(), now) else {
             return Ok(backoff(attempt));
         };
@@ -581,7 +581,7 @@ fn two_factor_expiry(token: &str) -> Instant {
     let now = Instant::now();
     match jwt::parse(token).and_then(|c| c.exp) {
         Some(exp) => {
-            let left = exp.saturating_sub(jwt::now_unix());
+            let left = exp.saturating_sub(crate::clock::now_unix());
             now + Duration::from_secs(left)
         }
         None => now + TWO_FACTOR_LIFETIME,
@@ -610,7 +610,7 @@ mod tests {
         let past = format!(
             "{}.{}.{}",
             b64("{}"),
-            b64(&format!("{{\"exp\":{}}}", jwt::now_unix() - 10)),
+            b64(&format!("{{\"exp\":{}}}", crate::clock::now_unix() - 10)),
             b64("s")
         );
         assert!(two_factor_expiry(&past) <= Instant::now());

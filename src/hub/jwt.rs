@@ -2,7 +2,7 @@
 //! `exp` (and who it is for, for display). The signature is not checked — the token came
 //! from Hub over TLS and is only ever sent back to Hub; all we need is its expiry.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::alphabet::URL_SAFE;
@@ -87,14 +87,6 @@ pub fn is_fresh(token: &str, now: u64, margin: Duration) -> bool {
     parse(token)
         .and_then(|c| c.exp)
         .is_some_and(|exp| exp >= now.saturating_add(margin.as_secs()))
-}
-
-/// The current time in seconds since the Unix epoch (0 if the clock is before 1970).
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

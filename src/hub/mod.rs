@@ -1,71 +1,30 @@
-//! Docker Hub: the API client, the JWT, and the token cache with its lock.
+//! Docker Hub: the API client (logins, access tokens, the rate limit), the JWT, the token
+//! cache with its lock, the refresh-token revoke and the pull quota. The commands that use
+//! them (`login`, `token`, `logout`, a Hub `store`, `doctor`) are in [crate::cli].
 
-mod cache;
-pub mod cli;
-mod client;
+pub mod cache;
+pub mod client;
 mod http;
 pub mod jwt;
-mod login;
-mod logout;
-mod oauth;
+pub mod login;
+pub mod oauth;
 mod quota;
 mod ratelimit;
 mod redact;
-mod tty;
+pub mod tty;
 
 use std::time::Duration;
 
-use anyhow::Context;
-
-use crate::NAME;
 use crate::keychain::{Keychain, KeychainError, Stored};
-use crate::protocol::{Credentials, TOKEN_USERNAME};
+use crate::protocol::TOKEN_USERNAME;
 use crate::registry;
-use crate::secret::Secret;
-use crate::settings;
 
 pub use cache::HUB_JWT;
 pub use client::HubError;
 pub use quota::PullQuota;
 
-/// Called after a successful `store` of Docker Hub's key. It logs in to the Hub API and
-/// caches the JWT, unless the credentials are the ones the cached JWT came from and it is
-/// still fresh; any failure is one warning line on stderr, never a failed store.
-pub fn after_store(kc: &dyn Keychain, creds: &Credentials, changed: bool) {
-    if creds.username == TOKEN_USERNAME {
-        return;
-    }
-    if !changed && matches!(cache::fresh(kc), Ok(Some(_))) {
-        crate::trace!(
-            "the stored Hub credentials are unchanged and the cached JWT is fresh: no Hub login"
-        );
-        return;
-    }
-    if let Err(problem) = login_and_cache(kc, &creds.username, &creds.secret) {
-        eprintln!(
-            "{NAME}: warning: the credentials are stored, but no Docker Hub API token was obtained: {problem:#}; run `{NAME} login` to get one later"
-        );
-    }
-}
-
-fn login_and_cache(
-    kc: &dyn Keychain,
-    username: &str,
-    secret: &Secret<String>,
-) -> anyhow::Result<()> {
-    let timeout = settings::timeout();
-    // Serialise with concurrent `token` refreshes; without the lock the login still helps.
-    let _lock = cache::lock(timeout)
-        .inspect_err(|e| crate::trace!("continuing without the Hub token lock: {e}"))
-        .ok()
-        .flatten();
-    let hub = client::Hub::new(timeout)?;
-    let jwt = login::obtain_jwt(&hub, username, secret, login::SecondFactor::Prompt)?;
-    cache::write(kc, &jwt).context("cannot cache the token in the keychain")
-}
-
 /// The Hub credentials to log in with: docker's Hub key, else any Hub alias key.
-fn stored_hub_credentials(kc: &dyn Keychain) -> Result<Option<Stored>, KeychainError> {
+pub fn stored_hub_credentials(kc: &dyn Keychain) -> Result<Option<Stored>, KeychainError> {
     if let Some(found) = kc.get(registry::HUB_KEY)? {
         return Ok(Some(found));
     }
@@ -92,33 +51,36 @@ pub enum CachedJwt {
         expired_at_unix: u64,
     },
     Malformed,
-    Error(String),
 }
 
-/// Inspect the cached JWT without contacting Hub. "Valid" means usable by `token` as is
-/// (at least the 60 s freshness margin left); a JWT without `exp` counts as malformed.
-pub fn cached_jwt_status(kc: &dyn Keychain) -> CachedJwt {
-    let token = match cache::read(kc) {
-        Ok(Some(t)) => t,
-        Ok(None) => return CachedJwt::Absent,
-        Err(e) => return CachedJwt::Error(e.to_string()),
+/// Inspect the cached JWT (in the internal keychain) without contacting Hub. "Valid" means
+/// usable by `token` as is (at least the freshness margin left); a JWT without `exp` counts
+/// as malformed.
+pub fn cached_jwt_status(internal: &dyn Keychain) -> Result<CachedJwt, KeychainError> {
+    let Some(token) = cache::read(internal)? else {
+        return Ok(CachedJwt::Absent);
     };
-    let Some(claims) = jwt::parse(token.expose()) else {
-        return CachedJwt::Malformed;
+    let Some(exp) = jwt::parse(token.expose()).and_then(|c| c.exp.map(|exp| (exp, c.username)))
+    else {
+        return Ok(CachedJwt::Malformed);
     };
-    let Some(exp) = claims.exp else {
-        return CachedJwt::Malformed;
-    };
-    if jwt::is_fresh(token.expose(), jwt::now_unix(), jwt::FRESHNESS_MARGIN) {
-        CachedJwt::Valid {
-            expires_at_unix: exp,
-            username: claims.username,
-        }
-    } else {
-        CachedJwt::Expired {
-            expired_at_unix: exp,
-        }
-    }
+    let (exp, username) = exp;
+    Ok(
+        if jwt::is_fresh(
+            token.expose(),
+            crate::clock::now_unix(),
+            jwt::FRESHNESS_MARGIN,
+        ) {
+            CachedJwt::Valid {
+                expires_at_unix: exp,
+                username,
+            }
+        } else {
+            CachedJwt::Expired {
+                expired_at_unix: exp,
+            }
+        },
+    )
 }
 
 /// Check that the Hub API answers (any HTTP status counts), e.g. `Ok("HTTP 200 in 12 ms")`.
@@ -142,21 +104,11 @@ pub fn api_url() -> Result<String, HubError> {
     http::API.endpoint().map(|e| e.shown())
 }
 
-/// The pull quota Docker Hub's registry reports for the account stored under docker's Hub
-/// key, or for anonymous pulls from this address when there is none (or it is an identity
-/// token, which is no HTTP Basic credential). `kc` is `None` when the keychain cannot be
-/// opened: the check is then anonymous too.
-pub fn pull_quota(kc: Option<&dyn Keychain>, timeout: Duration) -> Result<PullQuota, HubError> {
-    let stored = match kc {
-        Some(kc) => kc.get(registry::HUB_KEY).map_err(|e| {
-            HubError::Unavailable(format!(
-                "cannot read the stored Docker Hub credentials: {e}"
-            ))
-        })?,
-        None => None,
-    };
+/// The pull quota Docker Hub's registry reports for `stored`, the credential under docker's
+/// Hub key, or for anonymous pulls from this address when there is none (or it is an
+/// identity token, which is no HTTP Basic credential).
+pub fn pull_quota(stored: Option<&Stored>, timeout: Duration) -> Result<PullQuota, HubError> {
     let account = stored
-        .as_ref()
         .filter(|s| s.username != TOKEN_USERNAME)
         .map(|s| (s.username.as_str(), &s.secret));
     quota::check(account, timeout)
@@ -171,6 +123,8 @@ pub fn printable(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::keychain::memory::Memory;
+    use crate::keychain::{Backend, Kind};
+    use crate::secret::Secret;
     use base64::Engine;
 
     fn jwt(payload: &str) -> Secret<String> {
@@ -181,6 +135,10 @@ mod tests {
             b64(payload),
             b64("sig")
         ))
+    }
+
+    fn locked() -> KeychainError {
+        KeychainError::new(Backend::Pass, Kind::Locked, std::io::Error::other("locked"))
     }
 
     #[test]
@@ -199,22 +157,20 @@ mod tests {
             stored_hub_credentials(&kc).unwrap(),
             Some(Stored::new("main", "m"))
         );
-        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
+        *kc.fail.borrow_mut() = Some(locked);
         assert!(stored_hub_credentials(&kc).is_err());
     }
 
     #[test]
     fn the_cached_jwt_status_reads_expiry_and_username_without_hub() {
         let kc = Memory::default();
-        assert_eq!(cached_jwt_status(&kc), CachedJwt::Absent);
-        let later = jwt::now_unix() + 3600;
-        cache::write(
-            &kc,
-            &jwt(&format!(r#"{{"exp":{later},"username":"alice"}}"#)),
-        )
-        .unwrap();
+        let status = |kc: &Memory| cached_jwt_status(kc).unwrap();
+        assert_eq!(status(&kc), CachedJwt::Absent);
+        let later = crate::clock::now_unix() + 3600;
+        let token = jwt(&format!(r#"{{"exp":{later},"username":"alice"}}"#));
+        cache::write(&kc, "alice", &token).unwrap();
         assert_eq!(
-            cached_jwt_status(&kc),
+            status(&kc),
             CachedJwt::Valid {
                 expires_at_unix: later,
                 username: Some("alice".into())
@@ -222,22 +178,39 @@ mod tests {
         );
         assert!(cache::fresh(&kc).unwrap().is_some());
         // Within the freshness margin counts as expired: `token` would log in again.
-        let soon = jwt::now_unix() + 10;
-        cache::write(&kc, &jwt(&format!(r#"{{"exp":{soon}}}"#))).unwrap();
+        let soon = crate::clock::now_unix() + 10;
+        cache::write(&kc, "alice", &jwt(&format!(r#"{{"exp":{soon}}}"#))).unwrap();
         assert_eq!(
-            cached_jwt_status(&kc),
+            status(&kc),
             CachedJwt::Expired {
                 expired_at_unix: soon
             }
         );
         assert!(cache::fresh(&kc).unwrap().is_none());
-        cache::write(&kc, &jwt(r#"{"username":"no-exp"}"#)).unwrap();
-        assert_eq!(cached_jwt_status(&kc), CachedJwt::Malformed);
-        cache::write(&kc, &Secret::new("not a jwt".into())).unwrap();
-        assert_eq!(cached_jwt_status(&kc), CachedJwt::Malformed);
+        cache::write(&kc, "alice", &jwt(r#"{"username":"no-exp"}"#)).unwrap();
+        assert_eq!(status(&kc), CachedJwt::Malformed);
+        cache::write(&kc, "alice", &Secret::new("not a jwt".into())).unwrap();
+        assert_eq!(status(&kc), CachedJwt::Malformed);
         assert!(cache::clear(&kc).unwrap());
-        assert_eq!(cached_jwt_status(&kc), CachedJwt::Absent);
-        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
-        assert!(matches!(cached_jwt_status(&kc), CachedJwt::Error(_)));
+        assert_eq!(status(&kc), CachedJwt::Absent);
+        *kc.fail.borrow_mut() = Some(locked);
+        assert!(cached_jwt_status(&kc).is_err());
+    }
+
+    /// A cache entry this version cannot decode (an older version's raw token) is no cache,
+    /// not an error; the credentials' invalidation drops it only for Docker Hub's keys.
+    #[test]
+    fn an_undecodable_cache_is_absent_and_only_hub_keys_invalidate_it() {
+        let kc = Memory::default();
+        *kc.fail.borrow_mut() = Some(|| KeychainError::corrupt(Backend::Keyutils));
+        assert_eq!(cache::read(&kc).unwrap(), None);
+        assert_eq!(cached_jwt_status(&kc).unwrap(), CachedJwt::Absent);
+        *kc.fail.borrow_mut() = None;
+        let token = jwt(r#"{"exp":1}"#);
+        cache::write(&kc, "alice", &token).unwrap();
+        assert!(!cache::invalidate(&kc, "ghcr.io").unwrap());
+        assert!(cache::read(&kc).unwrap().is_some());
+        assert!(cache::invalidate(&kc, "docker.io").unwrap());
+        assert!(cache::read(&kc).unwrap().is_none());
     }
 }

@@ -8,7 +8,7 @@
 //! carried `retry-after: 1746136938`, a timestamp equal to `x-ratelimit-reset`. So a value is
 //! read as seconds, as a Unix timestamp when it is above about 10^9, or as an HTTP date.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
@@ -82,13 +82,6 @@ pub fn parse_retry(value: &str, now: u64) -> Option<u64> {
                 .ok()
         })?;
     u64::try_from(ts.as_second()).ok()
-}
-
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// How long from `now` until `at` (zero when it is past).

@@ -39,7 +39,7 @@ use windows_sys::Win32::Storage::FileSystem::{CreateDirectoryW, FILE_FLAG_OPEN_R
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 use zeroize::Zeroize;
 
-use super::{Backend, Keychain, KeychainError, Result, Stored, internal_service};
+use super::{Backend, Keychain, KeychainError, Kind, Opened, Result, Stored, internal_service};
 use crate::NAME;
 use crate::deadline::Deadline;
 use crate::secret::Secret;
@@ -51,18 +51,31 @@ const ENTROPY: &[u8] = b"docker-credential-hub dpapi v1";
 /// Far more than a payload of the largest request (1 MiB) encrypts to.
 const MAX_FILE: u64 = 4 * 1024 * 1024;
 
+/// What went wrong with the dpapi store.
+#[derive(Debug, thiserror::Error)]
+pub enum DpapiError {
+    #[error("the {BACKEND} failed ({cause})")]
+    Failed { cause: String },
+}
+
+impl From<DpapiError> for KeychainError {
+    fn from(e: DpapiError) -> KeychainError {
+        KeychainError::new(BACKEND, Kind::Failed, e)
+    }
+}
+
+/// One view of the store: the files of one service name.
 pub struct Dpapi {
     root: PathBuf,
     dir: PathBuf,
-    internal: PathBuf,
     deadline: Deadline,
 }
 
 fn failed(cause: impl Into<String>) -> KeychainError {
-    KeychainError::NativeFailed {
-        backend: BACKEND,
+    DpapiError::Failed {
         cause: cause.into(),
     }
+    .into()
 }
 
 fn io_failed(what: &str, path: &Path, e: &std::io::Error) -> KeychainError {
@@ -318,7 +331,8 @@ fn read_file(path: &Path, deadline: &Deadline) -> Result<Option<Vec<u8>>> {
 }
 
 impl Dpapi {
-    pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
+    /// The credentials and the internal service, each a directory of the one store.
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Opened> {
         let local = std::env::var_os("LOCALAPPDATA")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -327,11 +341,14 @@ impl Dpapi {
                 failed("LOCALAPPDATA is not set, so the store has no directory; set it to your local application data folder (normally %USERPROFILE%\\AppData\\Local)")
             })?;
         let root = local.join(NAME).join("dpapi");
-        Ok(Dpapi {
+        let view = |service: &str| Dpapi {
             dir: root.join(&hashed(service)[..32]),
-            internal: root.join(&hashed(&internal_service(service))[..32]),
-            root,
+            root: root.clone(),
             deadline: deadline.clone(),
+        };
+        Ok(Opened {
+            creds: Box::new(view(service)),
+            internal: Box::new(view(&internal_service(service))),
         })
     }
 
@@ -341,9 +358,9 @@ impl Dpapi {
             return Ok(None);
         };
         let plain = unprotect(&blob, &path)?;
-        match Stored::decode_with_url(plain.expose())? {
-            (stored, Some(url)) if url == key => Ok(Some(stored)),
-            _ => Err(KeychainError::Corrupt),
+        match Stored::decode_with_url(plain.expose()) {
+            Ok((stored, Some(url))) if url == key => Ok(Some(stored)),
+            _ => Err(KeychainError::corrupt(BACKEND)),
         }
     }
 
@@ -398,7 +415,10 @@ impl Keychain for Dpapi {
                 continue;
             };
             // One unreadable file must not hide every other credential from docker.
-            match unprotect(&blob, &path).and_then(|p| Stored::decode_with_url(p.expose())) {
+            let decoded = unprotect(&blob, &path).and_then(|p| {
+                Stored::decode_with_url(p.expose()).map_err(|_| KeychainError::corrupt(BACKEND))
+            });
+            match decoded {
                 Ok((stored, Some(url))) if hashed(&url) == name => {
                     out.insert(url, stored.username);
                 }
@@ -407,22 +427,6 @@ impl Keychain for Dpapi {
             }
         }
         Ok(out)
-    }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        Ok(self.read(&self.internal, name)?.map(|s| s.secret))
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        let stored = Stored {
-            username: String::new(),
-            secret: value.clone(),
-        };
-        self.write(&self.internal, name, &stored)
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        self.remove(&self.internal, name)
     }
 }
 

@@ -1,19 +1,33 @@
-//! Keychain failures. Each variant says what failed; its text is one line that names the
-//! cause and the fix. Causes are classified from the platform's own typed errors (D-Bus
-//! error names, errno values, keyring-core variants), never from message text.
-//! keyring-core errors can carry raw secret bytes (`BadEncoding`, `BadDataFormat`), so they
-//! are never formatted with `Debug` and their payloads are never shown.
+//! Keychain failures: which backend failed, what kind of failure it is, and the backend's own
+//! error. Each backend has an error type of its own whose text says what went wrong and what
+//! the platform needs (unlock it, start a daemon, a smaller value). Causes are classified
+//! from the platform's own typed errors (D-Bus error names, errno values, keyring-core
+//! variants), never from message text. keyring-core errors can carry raw secret bytes
+//! (`BadEncoding`, `BadDataFormat`), so they are never formatted with `Debug` and their
+//! payloads are never shown.
+//!
+//! No backend names a command of this program: the commands branch on the [Kind] (and the
+//! backend) and add their own advice where they print the error.
 
+use std::error::Error;
+use std::fmt;
 use std::time::Duration;
 
 use super::Backend;
 use crate::NAME;
 use crate::deadline::secs;
+use crate::lock::LockError;
+use crate::trust::TrustError;
 
-/// How a failure affects the caller: `doctor`, backend selection and `configure` branch on it.
+type Source = Box<dyn Error + Send + Sync + 'static>;
+
+/// What kind of failure it is: what the commands branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// The keychain cannot be reached or used at all.
+    /// Nothing serves this keychain here (no Secret Service answers on the session bus).
+    Absent,
+    /// It cannot be used from here: a stale bus address, a seccomp filter, a logon session
+    /// without a store, a path that fails the trust rule, nowhere to keep lock files.
     Unavailable,
     /// It is there, but locked, or wants a prompt that cannot be shown.
     Locked,
@@ -23,149 +37,159 @@ pub enum Kind {
     Corrupt,
     /// It did not answer before the deadline.
     Timeout,
+    /// Another process of this helper held the keychain's lock past the deadline.
+    Busy,
     /// Anything else it reported.
     Failed,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum KeychainError {
-    #[error(
-        "cannot use the Secret Service ({cause}); start gnome-keyring, KWallet or KeePassXC in this session, or set DOCKER_CREDENTIAL_HUB_BACKEND=keyutils; run `{NAME} doctor` for details"
-    )]
-    SecretServiceUnavailable { cause: String },
-    #[error(
-        "the D-Bus session bus {address} does not answer ({cause}): DBUS_SESSION_BUS_ADDRESS is left over from another session (an ssh or tmux re-attach?); point it at this session's bus (for example `export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus`) or start one, then retry"
-    )]
-    SecretServiceBusGone { address: String, cause: String },
-    #[error(
-        "the Secret Service keyring is locked and no unlock prompt can be shown; unlock it by logging in to your desktop session, or run `gnome-keyring-daemon --replace --unlock` with the keyring password on stdin, then retry"
-    )]
-    SecretServiceLocked,
-    #[error("the Secret Service failed ({cause}); run `{NAME} doctor` for details")]
-    SecretServiceFailed { cause: String },
-
-    #[error(
-        "kernel keyutils is not permitted here ({cause}); containers block it with seccomp: run a Secret Service (gnome-keyring) in this session, or start the container with a seccomp profile that allows keyctl and add_key"
-    )]
-    KeyutilsDenied { cause: String },
-    #[error(
-        "the kernel keyutils quota is exhausted ({cause}); erase unused credentials with `docker logout`, or raise /proc/sys/kernel/keys/maxkeys and maxbytes"
-    )]
-    KeyutilsQuota { cause: String },
-    #[error(
-        "kernel keyutils refused the credential ({cause}); a keyutils key holds at most 32767 bytes and its name at most 4095"
-    )]
-    KeyutilsRejected { cause: String },
-    #[error(
-        "kernel keyutils cannot keep a key after this process exits (no persistent keyring, user keyring: {cause}); run a Secret Service in this session instead"
-    )]
-    KeyutilsNoAnchor { cause: String },
-    #[error("kernel keyutils failed ({cause}); run `{NAME} doctor` for details")]
-    KeyutilsFailed { cause: String },
-
-    #[cfg(target_os = "linux")]
-    #[error(transparent)]
-    Pass(#[from] super::pass::PassError),
-
-    #[error(
-        "the {backend} is locked or not accessible from this session ({cause}); {}",
-        unlock_hint(*backend)
-    )]
-    NativeLocked { backend: Backend, cause: String },
-    /// `ERROR_NO_SUCH_LOGON_SESSION`: the logon session has no credential store to write
-    /// to. Nothing else is tried: credentials must not end up in another store unasked.
-    #[error(
-        "the {backend} cannot keep credentials in this logon session ({cause}): a network or SSH logon (such as OpenSSH with key authentication) has none; run `{NAME} configure --backend dpapi` to keep them in files encrypted for your Windows account instead"
-    )]
-    NoLogonSession { backend: Backend, cause: String },
-    #[error(
-        "the secret is {size} bytes but {backend} holds at most {max} bytes per secret; use a shorter token"
-    )]
-    TooLarge {
-        backend: Backend,
-        size: usize,
-        max: usize,
-    },
-    #[error("the {backend} refused the credential ({cause})")]
-    NativeRejected { backend: Backend, cause: String },
-    #[error("the {backend} failed ({cause}); run `{NAME} doctor` for details")]
-    NativeFailed { backend: Backend, cause: String },
-
-    #[error(
-        "the {backend} did not answer within {} s (a hung keychain, or an unlock prompt nobody can answer); run `{NAME} doctor`",
-        secs(*limit)
-    )]
-    Timeout { backend: Backend, limit: Duration },
-    #[error(
-        "a keychain item of {NAME} does not hold the expected data; store the credential again with `docker login`"
-    )]
-    Corrupt,
-    #[error("a cached value in the keychain is not UTF-8; run `{NAME} logout` and log in again")]
-    CorruptCache,
-    #[error("{0}")]
-    Lock(#[from] crate::lock::LockError),
-    /// A path the backend would use fails the trust rule (another user's, a planted link).
-    #[error(transparent)]
-    Trust(#[from] crate::trust::TrustError),
-    #[error("{0}")]
-    Selection(String),
-    /// The recorded backend cannot be used: nothing else is tried.
-    #[error(
-        "{source}; your credentials are in the {backend} (recorded in {path}), so no other keychain is used: fix it, or move them with `{NAME} configure --backend NAME`"
-    )]
-    Recorded {
-        backend: Backend,
-        path: String,
-        source: Box<KeychainError>,
-    },
-}
-
-fn unlock_hint(backend: Backend) -> &'static str {
-    match backend {
-        Backend::MacosKeychain => {
-            "unlock it with `security unlock-keychain ~/Library/Keychains/login.keychain-db` (over SSH the login keychain stays locked until you do), then retry"
-        }
-        _ => "unlock it and retry",
-    }
+/// A keychain failure. Its text is the backend's one line; the commands print it with their
+/// advice added.
+#[derive(Debug)]
+pub struct KeychainError {
+    backend: Option<Backend>,
+    kind: Kind,
+    source: Source,
+    /// The record that named this backend, when it was the recorded backend that failed:
+    /// then nothing else is tried.
+    recorded: Option<String>,
 }
 
 impl KeychainError {
-    /// The Credential Manager in a logon session that has none (`ERROR_NO_SUCH_LOGON_SESSION`).
-    pub fn no_logon_session(&self) -> bool {
-        match self {
-            KeychainError::NoLogonSession { .. } => true,
-            KeychainError::Recorded { source, .. } => source.no_logon_session(),
-            _ => false,
+    pub fn new(backend: Backend, kind: Kind, source: impl Into<Source>) -> KeychainError {
+        KeychainError {
+            backend: Some(backend),
+            kind,
+            source: source.into(),
+            recorded: None,
         }
     }
 
+    /// No backend could be chosen or opened (a bad `DOCKER_CREDENTIAL_HUB_BACKEND`, a
+    /// backend this system does not have).
+    pub fn selection(text: impl Into<String>) -> KeychainError {
+        KeychainError {
+            backend: None,
+            kind: Kind::Unavailable,
+            source: Box::new(Text(text.into())),
+            recorded: None,
+        }
+    }
+
+    /// The backend did not answer within the deadline.
+    pub fn timeout(backend: Backend, limit: Duration) -> KeychainError {
+        KeychainError::new(backend, Kind::Timeout, Timeout { backend, limit })
+    }
+
+    /// An item of the backend holds data this helper did not write.
+    pub fn corrupt(backend: Backend) -> KeychainError {
+        KeychainError::new(backend, Kind::Corrupt, Corrupt)
+    }
+
+    /// The backend's cross-process lock could not be taken.
+    pub fn lock(backend: Backend, e: LockError) -> KeychainError {
+        let kind = match e {
+            LockError::Timeout { .. } => Kind::Busy,
+            LockError::Dir(_) | LockError::Open { .. } => Kind::Unavailable,
+        };
+        KeychainError::new(backend, kind, e)
+    }
+
+    /// A path the backend (or the choice of one) would use fails the trust rule.
+    pub fn trust(backend: Option<Backend>, e: TrustError) -> KeychainError {
+        KeychainError {
+            backend,
+            kind: Kind::Unavailable,
+            source: Box::new(e),
+            recorded: None,
+        }
+    }
+
+    /// The backend whose failure this is; `None` when none was chosen yet.
+    pub fn backend(&self) -> Option<Backend> {
+        self.backend
+    }
+
     pub fn kind(&self) -> Kind {
-        use KeychainError as E;
-        match self {
-            E::Recorded { source, .. } => source.kind(),
-            E::SecretServiceUnavailable { .. }
-            | E::SecretServiceBusGone { .. }
-            | E::KeyutilsDenied { .. }
-            | E::KeyutilsNoAnchor { .. }
-            | E::Trust(_)
-            | E::NoLogonSession { .. }
-            | E::Selection(_) => Kind::Unavailable,
-            E::SecretServiceLocked | E::NativeLocked { .. } => Kind::Locked,
-            E::KeyutilsQuota { .. }
-            | E::KeyutilsRejected { .. }
-            | E::TooLarge { .. }
-            | E::NativeRejected { .. } => Kind::Rejected,
-            E::Corrupt | E::CorruptCache => Kind::Corrupt,
-            E::Timeout { .. } => Kind::Timeout,
-            #[cfg(target_os = "linux")]
-            E::Pass(e) => e.kind(),
-            E::SecretServiceFailed { .. }
-            | E::KeyutilsFailed { .. }
-            | E::NativeFailed { .. }
-            | E::Lock(_) => Kind::Failed,
+        self.kind
+    }
+
+    /// The backend's own words: what went wrong and what the platform needs.
+    pub fn problem(&self) -> String {
+        self.source.to_string()
+    }
+
+    /// When the backend that failed is the recorded one: it, and the record's path.
+    pub fn recorded(&self) -> Option<(Backend, &str)> {
+        Some((self.backend?, self.recorded.as_deref()?))
+    }
+
+    /// The recorded backend failed: nothing else is tried.
+    pub(super) fn in_record(mut self, backend: Backend, path: String) -> KeychainError {
+        self.backend = Some(backend);
+        self.recorded = Some(path);
+        self
+    }
+
+    #[cfg(test)]
+    pub fn in_record_for_test(self, backend: Backend, path: &str) -> KeychainError {
+        self.in_record(backend, path.to_string())
+    }
+
+    /// The same failure, its text preceded by `prefix`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(super) fn after(self, prefix: String) -> KeychainError {
+        KeychainError {
+            source: Box::new(Text(format!("{prefix}{}", self.source))),
+            ..self
         }
     }
 }
+
+impl fmt::Display for KeychainError {
+    /// The backend's line (and the record that named it), without the commands' advice.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some((backend, path)) = self.recorded() {
+            write!(
+                f,
+                "; your credentials are in the {backend} (recorded in {path}), so no other keychain is used"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The text is the whole error: its source is not repeated in a chain of causes.
+impl Error for KeychainError {}
+
+/// A failure told in words.
+#[derive(Debug)]
+struct Text(String);
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for Text {}
+
+/// A backend that did not answer before the deadline.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {backend} did not answer within {} s (a hung keychain, or an unlock prompt nobody can answer)",
+    secs(*limit)
+)]
+struct Timeout {
+    backend: Backend,
+    limit: Duration,
+}
+
+/// An item that does not hold what this helper writes.
+#[derive(Debug, thiserror::Error)]
+#[error("a keychain item of {NAME} does not hold the expected data")]
+pub struct Corrupt;
 
 /// One line, always: platform texts sometimes span several.
 pub fn one_line(s: &str) -> String {
@@ -196,34 +220,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_message_is_one_line_with_a_fix() {
-        let cases = [
-            KeychainError::SecretServiceLocked,
-            KeychainError::Timeout {
-                backend: Backend::SecretService,
-                limit: Duration::from_secs(2),
-            },
-            KeychainError::TooLarge {
-                backend: Backend::WindowsCredentialManager,
-                size: 3000,
-                max: 2560,
-            },
-            KeychainError::NativeLocked {
-                backend: Backend::MacosKeychain,
-                cause: "User interaction is not allowed.".into(),
-            },
-        ];
-        for e in &cases {
-            let text = e.to_string();
-            assert!(!text.contains('\n'), "{text}");
-            assert!(text.contains("; "), "no fix in: {text}");
-        }
-        assert!(cases[1].to_string().contains("did not answer within 2 s"));
-        assert!(
-            cases[3]
-                .to_string()
-                .contains("security unlock-keychain ~/Library/Keychains/login.keychain-db")
+    fn the_text_is_the_backends_and_a_record_adds_where_it_is() {
+        let e = KeychainError::timeout(Backend::SecretService, Duration::from_secs(2));
+        assert_eq!(e.kind(), Kind::Timeout);
+        assert_eq!(
+            e.to_string(),
+            "the Secret Service did not answer within 2 s (a hung keychain, or an unlock prompt nobody can answer)"
         );
-        assert_eq!(cases[2].kind(), Kind::Rejected);
+        let e = e.in_record(Backend::SecretService, "/r".into());
+        assert_eq!(e.recorded(), Some((Backend::SecretService, "/r")));
+        assert!(e.to_string().ends_with(
+            "; your credentials are in the Secret Service (recorded in /r), so no other keychain is used"
+        ));
+        let e = KeychainError::corrupt(Backend::Pass).after("no keychain is usable: ".into());
+        assert_eq!(e.kind(), Kind::Corrupt);
+        assert_eq!(e.backend(), Some(Backend::Pass));
+        assert!(
+            e.problem()
+                .starts_with("no keychain is usable: a keychain item")
+        );
+        assert!(!e.to_string().contains(&format!("`{NAME} ")), "{e}");
     }
 }

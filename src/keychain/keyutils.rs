@@ -6,10 +6,10 @@
 //! small manifest naming the parts' generation ([super::parts]); a reader that races a
 //! writer retries.
 //!
-//! keyutils has no search, so `list` reads an index key (server URL → username) that every
-//! `store` and `erase` rewrites under a cross-process file lock. `list` also drops index
-//! entries whose key has vanished, so a process killed between its two writes can never
-//! make docker `get` a key that does not exist.
+//! keyutils has no search, so `list` reads an index key (server URL → username,
+//! [super::index]) that every `store` and `erase` rewrites under a cross-process file lock.
+//! `list` also drops index entries whose key has vanished, so a process killed between its
+//! two writes can never make docker `get` a key that does not exist.
 //!
 //! The store links each key into the user's persistent keyring as well as the session
 //! keyring. Where the kernel denies that link (AccessDenied), the key is still in the session
@@ -23,18 +23,55 @@ use linux_keyutils::{Key, KeyError, KeyRing, KeyRingIdentifier};
 use linux_keyutils_keyring_store::{Cred, Store};
 
 use super::error::platform_text;
+use super::index::{self, Backing, Index};
 use super::parts::{self, Manifest};
-use super::{Keychain, KeychainError, Result, Stored, internal_service};
+use super::{Backend, Keychain, KeychainError, Kind, Opened, Result, Stored, internal_service};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
 use crate::secret::Secret;
 
-const INDEX_NAME: &str = "index";
+const BACKEND: Backend = Backend::Keyutils;
 
+/// What went wrong with kernel keyutils.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyutilsError {
+    #[error(
+        "kernel keyutils is not permitted here ({cause}); containers block it with seccomp: run a Secret Service (gnome-keyring) in this session, or start the container with a seccomp profile that allows keyctl and add_key"
+    )]
+    Denied { cause: String },
+    #[error(
+        "the kernel keyutils quota is exhausted ({cause}); erase unused credentials with `docker logout`, or raise /proc/sys/kernel/keys/maxkeys and maxbytes"
+    )]
+    Quota { cause: String },
+    #[error(
+        "kernel keyutils refused the credential ({cause}); a keyutils key holds at most 32767 bytes and its name at most 4095"
+    )]
+    Rejected { cause: String },
+    #[error(
+        "kernel keyutils cannot keep a key after this process exits (no persistent keyring, user keyring: {cause}); run a Secret Service in this session instead"
+    )]
+    NoAnchor { cause: String },
+    #[error("kernel keyutils failed ({cause})")]
+    Failed { cause: String },
+}
+
+impl From<KeyutilsError> for KeychainError {
+    fn from(e: KeyutilsError) -> KeychainError {
+        let kind = match e {
+            KeyutilsError::Denied { .. } | KeyutilsError::NoAnchor { .. } => Kind::Unavailable,
+            KeyutilsError::Quota { .. } | KeyutilsError::Rejected { .. } => Kind::Rejected,
+            KeyutilsError::Failed { .. } => Kind::Failed,
+        };
+        KeychainError::new(BACKEND, kind, e)
+    }
+}
+
+/// One view of kernel keyutils: the keys of one service name, and its index.
 pub struct Keyutils {
     store: Arc<CredentialStore>,
     service: String,
-    internal: String,
+    /// Where this view's index lives.
+    index_service: String,
     parts: String,
     deadline: Deadline,
 }
@@ -45,30 +82,28 @@ const MAX_KEY: usize = 32767;
 const PART: usize = 32000;
 
 impl Keyutils {
-    pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
+    /// The credentials and the internal service, over one store.
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Opened> {
         let store: Arc<CredentialStore> = Store::new().map_err(|e| map_error(&e))?;
-        let kc = Keyutils {
-            store,
-            service: service.to_string(),
-            internal: internal_service(service),
+        let view = |service: String| Keyutils {
+            store: store.clone(),
+            index_service: internal_service(&service),
             parts: format!("{service}:parts"),
+            service,
             deadline: deadline.clone(),
         };
+        let creds = view(service.to_string());
         // Building an entry touches the session keyring: this is where a seccomp filter
         // (docker's default profile blocks keyctl and add_key) shows up.
-        kc.entry(&kc.internal, "probe")?;
-        Ok(kc)
+        creds.entry(&creds.index_service, "probe")?;
+        Ok(Opened {
+            creds: Box::new(creds),
+            internal: Box::new(view(internal_service(service))),
+        })
     }
 
     fn entry(&self, service: &str, key: &str) -> Result<Entry> {
         Entry::new_in_store(&self.store, service, key).map_err(|e| map_error(&e))
-    }
-
-    fn lock(&self) -> Result<FileLock> {
-        Ok(FileLock::acquire_named(
-            &format!("keyutils-{}", self.service),
-            self.deadline.remaining(),
-        )?)
     }
 
     fn part(&self, user: &str, generation: &str, i: usize) -> Result<Entry> {
@@ -108,9 +143,10 @@ impl Keyutils {
         match found {
             parts::Read::Absent => Ok(None),
             parts::Read::Whole(v) | parts::Read::Joined(v) => Ok(Some(v)),
-            parts::Read::KeptChanging => Err(KeychainError::KeyutilsFailed {
+            parts::Read::KeptChanging => Err(KeyutilsError::Failed {
                 cause: "a large value kept changing while it was read; retry".into(),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -137,35 +173,44 @@ impl Keyutils {
         }
     }
 
-    fn read_index(&self) -> Result<BTreeMap<String, String>> {
-        match self.fetch(&self.internal, INDEX_NAME)? {
-            None => Ok(BTreeMap::new()),
-            // A damaged index is rebuilt from the next store/erase; better an incomplete
-            // list than a failing `docker build`.
-            Some(bytes) => Ok(serde_json::from_slice(bytes.expose()).unwrap_or_default()),
-        }
-    }
-
-    fn write_index(&self, index: &BTreeMap<String, String>) -> Result<()> {
-        if index.is_empty() {
-            self.remove(&self.internal, INDEX_NAME).map(|_| ())
-        } else {
-            let json = serde_json::to_vec(index).expect("serialising strings cannot fail");
-            self.put(&self.internal, INDEX_NAME, &json)
-        }
-    }
-
     fn exists(&self, server_url: &str) -> Result<bool> {
         Ok(find(&self.entry(&self.service, server_url)?)?.is_some())
     }
 }
 
+/// This view's index: a key of the internal service (split like any other value), its
+/// writers serialised across processes.
+impl Backing for Keyutils {
+    const ENUMERATES: bool = false;
+
+    fn lock(&self) -> Result<FileLock> {
+        FileLock::acquire_named(
+            &format!("keyutils-{}", self.service),
+            self.deadline.remaining(),
+        )
+        .map_err(|e| KeychainError::lock(BACKEND, e))
+    }
+
+    fn load(&self) -> Result<Option<Secret<Vec<u8>>>> {
+        self.fetch(&self.index_service, index::NAME)
+    }
+
+    fn save(&self, bytes: &[u8]) -> Result<()> {
+        self.put(&self.index_service, index::NAME, bytes)
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.remove(&self.index_service, index::NAME).map(|_| ())
+    }
+}
+
 fn cred_of(e: &Entry) -> Result<&Cred> {
-    e.as_any()
-        .downcast_ref::<Cred>()
-        .ok_or_else(|| KeychainError::KeyutilsFailed {
+    e.as_any().downcast_ref::<Cred>().ok_or_else(|| {
+        KeyutilsError::Failed {
             cause: "unexpected keyutils entry type".into(),
-        })
+        }
+        .into()
+    })
 }
 
 fn absent(e: &KeyError) -> bool {
@@ -244,15 +289,17 @@ fn write(e: &Entry, bytes: &[u8]) -> Result<()> {
         && !linked_persistent
     {
         let _ = key.invalidate();
-        return Err(KeychainError::KeyutilsNoAnchor {
+        return Err(KeyutilsError::NoAnchor {
             cause: link.to_string(),
-        });
+        }
+        .into());
     }
     match key.read_to_vec() {
         Ok(v) if v == bytes => Ok(()),
-        Ok(_) => Err(KeychainError::KeyutilsFailed {
+        Ok(_) => Err(KeyutilsError::Failed {
             cause: "it returned different bytes than were stored; retry".into(),
-        }),
+        }
+        .into()),
         Err(err) => Err(map_key_error(err)),
     }
 }
@@ -269,98 +316,64 @@ fn delete(e: &Entry) -> Result<bool> {
 fn map_key_error(e: KeyError) -> KeychainError {
     let cause = format!("{e:?}");
     match e {
-        KeyError::QuotaExceeded => KeychainError::KeyutilsQuota { cause },
+        KeyError::QuotaExceeded => KeyutilsError::Quota { cause },
         // EPERM from a seccomp filter (docker's default profile), ENOSYS from podman's.
         KeyError::PermissionDenied | KeyError::Unknown(libc::EPERM | libc::ENOSYS) => {
-            KeychainError::KeyutilsDenied { cause }
+            KeyutilsError::Denied { cause }
         }
         KeyError::InvalidArguments | KeyError::InvalidDescription => {
-            KeychainError::KeyutilsRejected { cause }
+            KeyutilsError::Rejected { cause }
         }
-        _ => KeychainError::KeyutilsFailed { cause },
+        _ => KeyutilsError::Failed { cause },
     }
+    .into()
 }
 
 pub fn map_error(err: &Error) -> KeychainError {
     match err {
-        Error::TooLong(..) | Error::Invalid(..) => KeychainError::KeyutilsRejected {
+        Error::TooLong(..) | Error::Invalid(..) => KeyutilsError::Rejected {
             cause: platform_text(err),
-        },
+        }
+        .into(),
         Error::PlatformFailure(e) | Error::NoStorageAccess(e) => {
             match e.downcast_ref::<KeyError>() {
                 Some(k) => map_key_error(*k),
-                None => KeychainError::KeyutilsFailed {
+                None => KeyutilsError::Failed {
                     cause: platform_text(err),
-                },
+                }
+                .into(),
             }
         }
-        _ => KeychainError::KeyutilsFailed {
+        _ => KeyutilsError::Failed {
             cause: platform_text(err),
-        },
+        }
+        .into(),
     }
 }
 
 impl Keychain for Keyutils {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
-        let _guard = self.lock()?;
-        self.put(&self.service, server_url, cred.encode().expose())?;
-        let mut index = self.read_index()?;
-        let previous = index.insert(server_url.to_string(), cred.username.clone());
-        if previous.as_ref() == Some(&cred.username) {
-            return Ok(());
-        }
-        if let Err(err) = self.write_index(&index) {
-            // Without its index entry `list` would never show a new key, so a failed store
-            // takes it back out. (A replaced key keeps its new value and its old index entry.)
-            if previous.is_none() {
-                let _ = self.remove(&self.service, server_url);
-            }
-            return Err(err);
-        }
-        Ok(())
+        let write = || {
+            self.put(&self.service, server_url, cred.encode().expose())
+                .map(|()| None)
+        };
+        let take_back = || {
+            let _ = self.remove(&self.service, server_url);
+        };
+        index::store(self, server_url, &cred.username, write, take_back)
     }
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
         self.fetch(&self.service, server_url)?
-            .map(|b| Stored::decode(b.expose()))
+            .map(|b| Stored::decode(b.expose()).map_err(|_| KeychainError::corrupt(BACKEND)))
             .transpose()
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
-        let _guard = self.lock()?;
-        let existed = self.remove(&self.service, server_url)?;
-        let mut index = self.read_index()?;
-        if index.remove(server_url).is_some() {
-            self.write_index(&index)?;
-        }
-        Ok(existed)
+        index::erase(self, server_url, || self.remove(&self.service, server_url))
     }
 
     fn list(&self) -> Result<BTreeMap<String, String>> {
-        let mut index = self.read_index()?;
-        let mut missing = Vec::new();
-        for url in index.keys() {
-            if !self.exists(url)? {
-                missing.push(url.clone());
-            }
-        }
-        for url in missing {
-            index.remove(&url);
-        }
-        Ok(index)
-    }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        self.fetch(&self.internal, name)?
-            .map(|b| b.into_text().ok_or(KeychainError::CorruptCache))
-            .transpose()
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        self.put(&self.internal, name, value.expose().as_bytes())
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        self.remove(&self.internal, name)
+        Index::read(self)?.confirmed(|url, _| self.exists(url))
     }
 }

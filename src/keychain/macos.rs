@@ -1,50 +1,68 @@
 //! The macOS login Keychain, through apple-native-keyring-store.
 //!
 //! One generic password per key (service, account = server URL) holding the payload, plus
-//! an index item (server URL → username) that `store` and `erase` keep, so that `list`
-//! reads one secret, not one per registry: each read may raise a keychain access prompt.
+//! an index item (server URL → username, [super::index]) that `store` and `erase` keep, so
+//! that `list` reads one secret, not one per registry: each read may raise a keychain access
+//! prompt. `list` finds the items by a search that reads attributes only (no prompt), and
+//! reads an item only when the index does not name it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry, Error};
 
 use super::error::platform_text;
+use super::index::{self, Backing, Index};
 use super::store_crate::{self, bounded};
-use super::{Backend, Keychain, KeychainError, Result, Stored, internal_service};
+use super::{Backend, Keychain, KeychainError, Kind, Opened, Result, Stored, internal_service};
 use crate::deadline::Deadline;
+use crate::lock::FileLock;
 use crate::secret::Secret;
 
 const BACKEND: Backend = Backend::MacosKeychain;
-const INDEX: &str = "index";
 
+/// What went wrong with the macOS Keychain.
+#[derive(Debug, thiserror::Error)]
+pub enum MacosError {
+    #[error(
+        "the {BACKEND} is locked or not accessible from this session ({cause}); unlock it with `security unlock-keychain ~/Library/Keychains/login.keychain-db` (over SSH the login keychain stays locked until you do), then retry"
+    )]
+    Locked { cause: String },
+    #[error("the {BACKEND} refused the credential ({cause})")]
+    Rejected { cause: String },
+    #[error("the {BACKEND} failed ({cause})")]
+    Failed { cause: String },
+}
+
+impl From<MacosError> for KeychainError {
+    fn from(e: MacosError) -> KeychainError {
+        let kind = match e {
+            MacosError::Locked { .. } => Kind::Locked,
+            MacosError::Rejected { .. } => Kind::Rejected,
+            MacosError::Failed { .. } => Kind::Failed,
+        };
+        KeychainError::new(BACKEND, kind, e)
+    }
+}
+
+/// One view of the login Keychain: the items of one service name, and its index.
 pub struct MacosKeychain {
     store: Arc<CredentialStore>,
     service: String,
-    internal: String,
+    /// Where this view's index lives.
+    index_service: String,
     deadline: Deadline,
 }
 
 fn map_error(err: &Error) -> KeychainError {
     let cause = platform_text(err);
     match err {
-        Error::NoStorageAccess(_) => KeychainError::NativeLocked {
-            backend: BACKEND,
-            cause,
-        },
-        Error::PlatformFailure(e) if needs_unlock(e.as_ref()) => KeychainError::NativeLocked {
-            backend: BACKEND,
-            cause,
-        },
-        Error::TooLong(..) | Error::Invalid(..) => KeychainError::NativeRejected {
-            backend: BACKEND,
-            cause,
-        },
-        _ => KeychainError::NativeFailed {
-            backend: BACKEND,
-            cause,
-        },
+        Error::NoStorageAccess(_) => MacosError::Locked { cause },
+        Error::PlatformFailure(e) if needs_unlock(e.as_ref()) => MacosError::Locked { cause },
+        Error::TooLong(..) | Error::Invalid(..) => MacosError::Rejected { cause },
+        _ => MacosError::Failed { cause },
     }
+    .into()
 }
 
 /// errSecInteractionNotAllowed (a locked keychain over SSH), errSecAuthFailed and
@@ -66,35 +84,20 @@ fn entry(store: &Arc<CredentialStore>, service: &str, key: &str) -> Result<Entry
     Entry::new_in_store(store, service, key).map_err(|e| map_error(&e))
 }
 
-fn read_index(store: &Arc<CredentialStore>, internal: &str) -> Result<BTreeMap<String, String>> {
-    // A damaged index only costs prompts: `list` reads the items it does not name.
-    Ok(read(&entry(store, internal, INDEX)?)?
-        .and_then(|b| serde_json::from_slice(b.expose()).ok())
-        .unwrap_or_default())
-}
-
-fn write_index(
-    store: &Arc<CredentialStore>,
-    internal: &str,
-    index: &BTreeMap<String, String>,
-) -> Result<()> {
-    let e = entry(store, internal, INDEX)?;
-    if index.is_empty() {
-        return delete(&e).map(|_| ());
-    }
-    let json = serde_json::to_vec(index).expect("serialising strings cannot fail");
-    e.set_secret(&json).map_err(|e| map_error(&e))
-}
-
 impl MacosKeychain {
-    pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
+    /// The credentials and the internal service, over one store.
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Opened> {
         let store: Arc<CredentialStore> =
             apple_native_keyring_store::keychain::Store::new().map_err(|e| map_error(&e))?;
-        Ok(MacosKeychain {
-            store,
-            service: service.to_string(),
-            internal: internal_service(service),
+        let view = |service: String| MacosKeychain {
+            store: store.clone(),
+            index_service: internal_service(&service),
+            service,
             deadline: deadline.clone(),
+        };
+        Ok(Opened {
+            creds: Box::new(view(service.to_string())),
+            internal: Box::new(view(internal_service(service))),
         })
     }
 
@@ -105,108 +108,107 @@ impl MacosKeychain {
         bounded(&self.store, &self.deadline, BACKEND, work)
     }
 
-    /// Serialises index updates of concurrent `store`s and `erase`s.
-    fn index_lock(&self) -> Result<crate::lock::FileLock> {
-        Ok(crate::lock::FileLock::acquire_named(
+    /// Read the item of `key` of `service`, on a worker thread.
+    fn read_item(&self, service: &str, key: &str) -> Result<Option<Secret<Vec<u8>>>> {
+        let (service, key) = (service.to_string(), key.to_string());
+        self.bounded(move |store| read(&entry(store, &service, &key)?))
+    }
+
+    /// Write the item of `key` of `service`, on a worker thread.
+    fn write_item(&self, service: &str, key: &str, bytes: Secret<Vec<u8>>) -> Result<()> {
+        let (service, key) = (service.to_string(), key.to_string());
+        self.bounded(move |store| {
+            entry(store, &service, &key)?
+                .set_secret(bytes.expose())
+                .map_err(|e| map_error(&e))
+        })
+    }
+
+    /// Delete the item of `key` of `service`, on a worker thread.
+    fn delete_item(&self, service: &str, key: &str) -> Result<bool> {
+        let (service, key) = (service.to_string(), key.to_string());
+        self.bounded(move |store| delete(&entry(store, &service, &key)?))
+    }
+}
+
+/// This view's index: an item of the internal service, its writers serialised across
+/// processes.
+impl Backing for MacosKeychain {
+    const ENUMERATES: bool = true;
+
+    fn lock(&self) -> Result<FileLock> {
+        FileLock::acquire_named(
             &format!("macos-keychain-{}", self.service),
             self.deadline.remaining(),
-        )?)
+        )
+        .map_err(|e| KeychainError::lock(BACKEND, e))
+    }
+
+    fn load(&self) -> Result<Option<Secret<Vec<u8>>>> {
+        self.read_item(&self.index_service, index::NAME)
+    }
+
+    fn save(&self, bytes: &[u8]) -> Result<()> {
+        self.write_item(
+            &self.index_service,
+            index::NAME,
+            Secret::new(bytes.to_vec()),
+        )
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.delete_item(&self.index_service, index::NAME)
+            .map(|_| ())
     }
 }
 
 impl Keychain for MacosKeychain {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
-        let _guard = self.index_lock()?;
-        let (service, internal) = (self.service.clone(), self.internal.clone());
-        let (key, cred) = (server_url.to_string(), cred.clone());
-        self.bounded(move |store| {
-            entry(store, &service, &key)?
-                .set_secret(cred.encode().expose())
-                .map_err(|e| map_error(&e))?;
-            let mut index = read_index(store, &internal)?;
-            if index.get(&key) != Some(&cred.username) {
-                index.insert(key, cred.username.clone());
-                write_index(store, &internal, &index)?;
-            }
-            Ok(())
-        })
+        let write = || {
+            self.write_item(&self.service, server_url, cred.encode())
+                .map(|()| None)
+        };
+        index::store(self, server_url, &cred.username, write, || {})
     }
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
-        let (service, key) = (self.service.clone(), server_url.to_string());
-        self.bounded(move |store| {
-            read(&entry(store, &service, &key)?)?
-                .map(|b| Stored::decode(b.expose()))
-                .transpose()
-        })
+        self.read_item(&self.service, server_url)?
+            .map(|b| Stored::decode(b.expose()).map_err(|_| KeychainError::corrupt(BACKEND)))
+            .transpose()
     }
 
     fn erase(&self, server_url: &str) -> Result<bool> {
-        let _guard = self.index_lock()?;
-        let (service, internal) = (self.service.clone(), self.internal.clone());
-        let key = server_url.to_string();
-        self.bounded(move |store| {
-            let existed = delete(&entry(store, &service, &key)?)?;
-            let mut index = read_index(store, &internal)?;
-            if index.remove(&key).is_some() {
-                write_index(store, &internal, &index)?;
-            }
-            Ok(existed)
+        index::erase(self, server_url, || {
+            self.delete_item(&self.service, server_url)
         })
     }
 
     fn list(&self) -> Result<BTreeMap<String, String>> {
-        let (service, internal) = (self.service.clone(), self.internal.clone());
-        self.bounded(move |store| {
+        let service = self.service.clone();
+        // The search reads attributes only: no secret, no prompt.
+        let found: BTreeSet<String> = self.bounded(move |store| {
             let spec = HashMap::from([("service", service.as_str())]);
-            // The search reads attributes only: no secret, no prompt.
-            let found = Entry::search_in_store(store, &spec).map_err(|e| map_error(&e))?;
-            let index = read_index(store, &internal)?;
-            let mut out = BTreeMap::new();
-            for item in found {
-                let Some((svc, url)) = item.get_specifiers() else {
-                    continue;
-                };
-                if svc != service {
-                    continue;
-                }
-                let username = match index.get(&url) {
-                    Some(u) => u.clone(),
-                    // Stored by a process that died before its index write: read the item.
-                    None => match read(&item)? {
-                        Some(bytes) => match Stored::decode(bytes.expose()) {
-                            Ok(s) => s.username,
-                            Err(_) => continue,
-                        },
-                        None => continue,
-                    },
-                };
-                out.insert(url, username);
+            let items = Entry::search_in_store(store, &spec).map_err(|e| map_error(&e))?;
+            Ok(items
+                .iter()
+                .filter_map(|item| item.get_specifiers())
+                .filter(|(svc, _)| *svc == service)
+                .map(|(_, url)| url)
+                .collect())
+        })?;
+        let mut out = Index::read(self)?.confirmed(|url, _| Ok(found.contains(url)))?;
+        for url in found {
+            if out.contains_key(&url) {
+                continue;
             }
-            Ok(out)
-        })
-    }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        let (service, key) = (self.internal.clone(), name.to_string());
-        self.bounded(move |store| {
-            read(&entry(store, &service, &key)?)?
-                .map(|b| b.into_text().ok_or(KeychainError::CorruptCache))
-                .transpose()
-        })
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        let (service, key, value) = (self.internal.clone(), name.to_string(), value.clone());
-        self.bounded(move |store| {
-            entry(store, &service, &key)?
-                .set_secret(value.expose().as_bytes())
-                .map_err(|e| map_error(&e))
-        })
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        let (service, key) = (self.internal.clone(), name.to_string());
-        self.bounded(move |store| delete(&entry(store, &service, &key)?))
+            // Stored by a process that died before its index write: read the item.
+            let Some(bytes) = self.read_item(&self.service, &url)? else {
+                continue;
+            };
+            if let Ok(stored) = Stored::decode(bytes.expose()) {
+                out.insert(url, stored.username);
+            }
+        }
+        Ok(out)
     }
 }

@@ -5,12 +5,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use super::{Keychain, KeychainError, Result, Stored};
-use crate::secret::Secret;
 
 #[derive(Default)]
 pub struct Memory {
     creds: RefCell<BTreeMap<String, Stored>>,
-    internal: RefCell<BTreeMap<String, Secret<String>>>,
     /// When set, every call fails with this (the text of a locked keyring).
     pub fail: RefCell<Option<fn() -> KeychainError>>,
     /// How many calls reached the store.
@@ -54,23 +52,5 @@ impl Keychain for Memory {
             .iter()
             .map(|(k, v)| (k.clone(), v.username.clone()))
             .collect())
-    }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        self.check()?;
-        Ok(self.internal.borrow().get(name).cloned())
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        self.check()?;
-        self.internal
-            .borrow_mut()
-            .insert(name.to_string(), value.clone());
-        Ok(())
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        self.check()?;
-        Ok(self.internal.borrow_mut().remove(name).is_some())
     }
 }

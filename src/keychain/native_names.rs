@@ -25,9 +25,45 @@ pub const MAX_USERNAME: usize = 513;
 const PREFIX: &str = "docker-credential-hub|";
 
 use super::error::platform_text;
-use super::{Backend, KeychainError};
+use super::{Backend, KeychainError, Kind};
 
 const BACKEND: Backend = Backend::WindowsCredentialManager;
+
+/// What went wrong with the Windows Credential Manager.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowsError {
+    /// `ERROR_NO_SUCH_LOGON_SESSION`: the logon session has no credential store to write
+    /// to. Nothing else is tried: credentials must not end up in another store unasked.
+    #[error(
+        "the {BACKEND} cannot keep credentials in this logon session ({cause}): a network or SSH logon (such as OpenSSH with key authentication) has none"
+    )]
+    NoLogonSession { cause: String },
+    #[error(
+        "the secret is {size} bytes but {BACKEND} holds at most {max} bytes per secret; use a shorter token"
+    )]
+    TooLarge { size: usize, max: usize },
+    #[error("the {BACKEND} refused the credential ({cause})")]
+    Rejected { cause: String },
+    #[error("the {BACKEND} failed ({cause})")]
+    Failed { cause: String },
+    /// A part of a split value is gone for good, or writers kept replacing it.
+    #[error(
+        "a part of a large value in the {BACKEND} is missing (or the value kept changing while it was read)"
+    )]
+    PartMissing,
+}
+
+impl From<WindowsError> for KeychainError {
+    fn from(e: WindowsError) -> KeychainError {
+        let kind = match e {
+            WindowsError::NoLogonSession { .. } => Kind::Unavailable,
+            WindowsError::TooLarge { .. } | WindowsError::Rejected { .. } => Kind::Rejected,
+            WindowsError::Failed { .. } => Kind::Failed,
+            WindowsError::PartMissing => Kind::Corrupt,
+        };
+        KeychainError::new(BACKEND, kind, e)
+    }
+}
 
 /// What a Credential Manager failure means. windows-native-keyring-store turns the Windows
 /// error code into keyring-core's variants (`decode_error` in its utils.rs):
@@ -37,19 +73,11 @@ pub fn map_error(err: &keyring_core::Error) -> KeychainError {
     use keyring_core::Error;
     let cause = platform_text(err);
     match err {
-        Error::NoStorageAccess(_) => KeychainError::NoLogonSession {
-            backend: BACKEND,
-            cause,
-        },
-        Error::TooLong(..) | Error::Invalid(..) => KeychainError::NativeRejected {
-            backend: BACKEND,
-            cause,
-        },
-        _ => KeychainError::NativeFailed {
-            backend: BACKEND,
-            cause,
-        },
+        Error::NoStorageAccess(_) => WindowsError::NoLogonSession { cause },
+        Error::TooLong(..) | Error::Invalid(..) => WindowsError::Rejected { cause },
+        _ => WindowsError::Failed { cause },
     }
+    .into()
 }
 
 fn escape(text: &str, out: &mut String) {
@@ -192,26 +220,19 @@ mod tests {
     }
 
     #[test]
-    fn no_logon_session_names_the_cause_and_the_dpapi_fix_in_one_line() {
+    fn no_logon_session_names_the_cause_in_one_line_and_nothing_else_is_taken_for_it() {
         let e = map_error(&store_crate_error(1312));
-        assert!(matches!(e, KeychainError::NoLogonSession { .. }), "{e:?}");
         let text = e.to_string();
         assert!(!text.contains('\n'), "{text}");
         assert!(text.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{text}");
         assert!(text.contains("network or SSH logon"), "{text}");
-        assert!(
-            text.contains("`docker-credential-hub configure --backend dpapi`"),
-            "{text}"
-        );
-        assert_eq!(e.kind(), super::super::Kind::Unavailable);
+        assert_eq!(e.kind(), Kind::Unavailable);
+        assert_eq!(e.backend(), Some(BACKEND));
         // Other failures are not taken for it.
         for code in [5, 1783] {
             let e = map_error(&store_crate_error(code));
-            assert!(
-                matches!(e, KeychainError::NativeFailed { .. }),
-                "{code}: {e:?}"
-            );
-            assert!(!e.to_string().contains("dpapi"), "{e}");
+            assert_eq!(e.kind(), Kind::Failed, "{code}: {e}");
+            assert!(!e.to_string().contains("logon session"), "{e}");
         }
     }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{KeychainError, Result};
+use super::error::Corrupt;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,13 +54,13 @@ impl Stored {
         Secret::new(serde_json::to_vec(&wire).expect("serialising strings cannot fail"))
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Stored> {
+    pub fn decode(bytes: &[u8]) -> Result<Stored, Corrupt> {
         Self::decode_with_url(bytes).map(|(s, _)| s)
     }
 
     /// The payload and the server URL it names, if it names one.
-    pub fn decode_with_url(bytes: &[u8]) -> Result<(Stored, Option<String>)> {
-        let wire: Wire = serde_json::from_slice(bytes).map_err(|_| KeychainError::Corrupt)?;
+    pub fn decode_with_url(bytes: &[u8]) -> Result<(Stored, Option<String>), Corrupt> {
+        let wire: Wire = serde_json::from_slice(bytes).map_err(|_| Corrupt)?;
         Ok((
             Stored {
                 username: wire.username.into_owned(),

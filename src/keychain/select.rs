@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::{Keychain, KeychainError, Result, record};
+use super::{KeychainError, Opened, Result, record};
 use crate::deadline::Deadline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +111,7 @@ pub fn requested() -> Result<Requested> {
         Err(_) | Ok("") | Ok("auto") => Ok(Requested::Auto),
         Ok(id) => match Backend::parse(id) {
             Some(b) if b.exists_here() => Ok(Requested::Explicit(b)),
-            _ => Err(KeychainError::Selection(format!(
+            _ => Err(KeychainError::selection(format!(
                 "DOCKER_CREDENTIAL_HUB_BACKEND must be auto or one of {}; unset it to pick automatically",
                 Backend::choices()
             ))),
@@ -192,73 +192,53 @@ impl fmt::Display for Selection {
 }
 
 /// Open the backend that this environment selects, with every call bounded by `deadline`.
-pub fn open(deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+pub fn open(deadline: &Deadline) -> Result<(Opened, Selection)> {
     open_in(requested()?, &super::service_name(), deadline)
 }
 
 /// Open the requested backend under an explicit service name.
-pub fn open_in(
-    req: Requested,
-    service: &str,
-    deadline: &Deadline,
-) -> Result<(Box<dyn Keychain>, Selection)> {
+pub fn open_in(req: Requested, service: &str, deadline: &Deadline) -> Result<(Opened, Selection)> {
     let (backend, reason) = match req {
         Requested::Explicit(b) => (b, Reason::Explicit),
-        Requested::Auto => match record::read(service)? {
-            Some(b) if b.exists_here() => (b, Reason::Recorded),
-            _ => return auto(service, deadline),
-        },
+        Requested::Auto => {
+            match record::read(service).map_err(|e| KeychainError::trust(None, e))? {
+                Some(b) if b.exists_here() => (b, Reason::Recorded),
+                _ => return auto(service, deadline),
+            }
+        }
     };
-    let kc = open_backend(backend, service, deadline).map_err(|e| match reason {
-        Reason::Recorded => KeychainError::Recorded {
-            backend,
-            path: record::path_text(),
-            source: Box::new(e),
-        },
+    let opened = open_backend(backend, service, deadline).map_err(|e| match reason {
+        Reason::Recorded => e.in_record(backend, record::path_text()),
         _ => e,
     })?;
-    Ok((kc, Selection { backend, reason }))
+    Ok((opened, Selection { backend, reason }))
 }
 
 /// Open one backend by name, without any fallback.
-pub fn open_backend(
-    backend: Backend,
-    service: &str,
-    deadline: &Deadline,
-) -> Result<Box<dyn Keychain>> {
+pub fn open_backend(backend: Backend, service: &str, deadline: &Deadline) -> Result<Opened> {
     #[cfg(target_os = "linux")]
     match backend {
         Backend::SecretService => {
-            return Ok(Box::new(super::secret_service::SecretService::connect(
-                service, deadline,
-            )?));
+            return super::secret_service::SecretService::connect(service, deadline);
         }
-        Backend::Keyutils => {
-            return Ok(Box::new(super::keyutils::Keyutils::open(
-                service, deadline,
-            )?));
-        }
-        Backend::Pass => return Ok(Box::new(super::pass::Pass::open(service, deadline)?)),
+        Backend::Keyutils => return super::keyutils::Keyutils::open(service, deadline),
+        Backend::Pass => return super::pass::Pass::open(service, deadline),
         _ => {}
     }
     #[cfg(target_os = "macos")]
     if backend == Backend::MacosKeychain {
-        return Ok(Box::new(super::macos::MacosKeychain::open(
-            service, deadline,
-        )?));
+        return super::macos::MacosKeychain::open(service, deadline);
     }
     #[cfg(windows)]
     match backend {
         Backend::WindowsCredentialManager => {
-            return Ok(Box::new(super::windows::CredentialManager::open(
-                service, deadline,
-            )?));
+            return super::windows::CredentialManager::open(service, deadline);
         }
-        Backend::Dpapi => return Ok(Box::new(super::dpapi::Dpapi::open(service, deadline)?)),
+        Backend::Dpapi => return super::dpapi::Dpapi::open(service, deadline),
         _ => {}
     }
     let _ = (service, deadline);
-    Err(KeychainError::Selection(format!(
+    Err(KeychainError::selection(format!(
         "the {backend} does not exist on this system; choose one of {}",
         Backend::choices()
     )))
@@ -267,15 +247,15 @@ pub fn open_backend(
 /// `auto` with nothing recorded: the Secret Service if one answers, then `pass` if an
 /// initialised password store exists, then kernel keyutils.
 #[cfg(target_os = "linux")]
-fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+fn auto(service: &str, deadline: &Deadline) -> Result<(Opened, Selection)> {
     use super::secret_service::{Probe, SecretService};
     let why = match SecretService::probe(service, deadline) {
-        Probe::Answers(kc) => {
+        Probe::Answers(opened) => {
             let sel = Selection {
                 backend: Backend::SecretService,
                 reason: Reason::Found,
             };
-            return Ok((kc, sel));
+            return Ok((opened, sel));
         }
         Probe::Absent(why) => why,
         Probe::Broken(e) => return Err(e),
@@ -284,40 +264,38 @@ fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Select
     // as if there were none; `doctor` says why.
     match super::pass::inspect() {
         super::pass::Found::Ready(store) => {
-            let kc = super::pass::Pass::with_store(store, service, deadline);
+            let opened = super::pass::Pass::with_store(store, service, deadline);
             let sel = Selection {
                 backend: Backend::Pass,
                 reason: Reason::Fallback(why),
             };
-            return Ok((Box::new(kc), sel));
+            return Ok((opened, sel));
         }
         super::pass::Found::Untrusted(e) => crate::trace!("auto: the pass store is not used: {e}"),
         super::pass::Found::Absent(_) => {}
     }
     match super::keyutils::Keyutils::open(service, deadline) {
-        Ok(kc) => Ok((
-            Box::new(kc),
+        Ok(opened) => Ok((
+            opened,
             Selection {
                 backend: Backend::Keyutils,
                 reason: Reason::Fallback(why),
             },
         )),
-        Err(e) => Err(KeychainError::Selection(format!(
-            "no keychain is usable: {why}, and {e}"
-        ))),
+        Err(e) => Err(e.after(format!("no keychain is usable: {why}, and "))),
     }
 }
 
 #[cfg(any(target_os = "macos", windows))]
-fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
+fn auto(service: &str, deadline: &Deadline) -> Result<(Opened, Selection)> {
     let backend = if cfg!(target_os = "macos") {
         Backend::MacosKeychain
     } else {
         Backend::WindowsCredentialManager
     };
-    let kc = open_backend(backend, service, deadline)?;
+    let opened = open_backend(backend, service, deadline)?;
     Ok((
-        kc,
+        opened,
         Selection {
             backend,
             reason: Reason::Found,
@@ -326,9 +304,9 @@ fn auto(service: &str, deadline: &Deadline) -> Result<(Box<dyn Keychain>, Select
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-fn auto(_service: &str, _deadline: &Deadline) -> Result<(Box<dyn Keychain>, Selection)> {
-    Err(KeychainError::Selection(
-        "this operating system has no keychain docker-credential-hub can use".into(),
+fn auto(_service: &str, _deadline: &Deadline) -> Result<(Opened, Selection)> {
+    Err(KeychainError::selection(
+        "this operating system has no keychain docker-credential-hub can use",
     ))
 }
 

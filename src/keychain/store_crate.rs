@@ -32,10 +32,7 @@ pub fn bounded<T: Send + 'static>(
             let _ = worker.join();
             result
         }
-        Err(_) => Err(KeychainError::Timeout {
-            backend,
-            limit: deadline.limit(),
-        }),
+        Err(_) => Err(KeychainError::timeout(backend, deadline.limit())),
     }
 }
 

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry, Error};
 
-use super::native_names::{self, MAX_BLOB, map_error};
+use super::native_names::{self, MAX_BLOB, WindowsError, map_error};
 use super::parts;
 use super::store_crate::{self, bounded};
-use super::{Backend, Keychain, KeychainError, Result, Stored, internal_service};
+use super::{Backend, Keychain, KeychainError, Kind, Opened, Result, Stored, internal_service};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
 use crate::secret::Secret;
@@ -29,10 +29,10 @@ const BACKEND: Backend = Backend::WindowsCredentialManager;
 /// The lock of [CredentialManager::lock].
 const LOCK: &str = "wincred";
 
+/// One view of the Credential Manager: the credentials of one service name.
 pub struct CredentialManager {
     store: Arc<CredentialStore>,
     service: String,
-    internal: String,
     deadline: Deadline,
 }
 
@@ -45,14 +45,18 @@ fn delete(entry: &Entry) -> Result<bool> {
 }
 
 impl CredentialManager {
-    pub fn open(service: &str, deadline: &Deadline) -> Result<Self> {
+    /// The credentials and the internal service, over one store.
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Opened> {
         let store: Arc<CredentialStore> =
             windows_native_keyring_store::Store::new().map_err(|e| map_error(&e))?;
-        Ok(CredentialManager {
-            store,
-            service: service.to_string(),
-            internal: internal_service(service),
+        let view = |service: String| CredentialManager {
+            store: store.clone(),
+            service,
             deadline: deadline.clone(),
+        };
+        Ok(Opened {
+            creds: Box::new(view(service.to_string())),
+            internal: Box::new(view(internal_service(service))),
         })
     }
 
@@ -71,11 +75,12 @@ impl CredentialManager {
     /// per user.
     fn lock(&self, shared: bool) -> Result<FileLock> {
         let limit = self.deadline.remaining();
-        Ok(if shared {
-            FileLock::acquire_named_shared(LOCK, limit)?
+        let taken = if shared {
+            FileLock::acquire_named_shared(LOCK, limit)
         } else {
-            FileLock::acquire_named(LOCK, limit)?
-        })
+            FileLock::acquire_named(LOCK, limit)
+        };
+        taken.map_err(|e| KeychainError::lock(BACKEND, e))
     }
 }
 
@@ -95,33 +100,30 @@ fn entry(store: &Arc<CredentialStore>, service: &str, key: &str) -> Result<Optio
 }
 
 fn too_long_key(key: &str) -> KeychainError {
-    KeychainError::NativeRejected {
-        backend: BACKEND,
+    WindowsError::Rejected {
         cause: format!(
             "a server URL of {} characters is longer than Credential Manager's target names allow",
             key.chars().count()
         ),
     }
+    .into()
 }
 
 fn check_secret(secret: &[u8]) -> Result<()> {
-    native_names::check_secret(secret).map_err(|(size, max)| KeychainError::TooLarge {
-        backend: BACKEND,
-        size,
-        max,
-    })
+    native_names::check_secret(secret)
+        .map_err(|(size, max)| WindowsError::TooLarge { size, max }.into())
 }
 
 /// Set a credential's blob and UserName. "No such entry" while writing: Wine keeps
 /// credentials as registry keys, whose names hold at most 255 characters.
 fn write(entry: &Entry, target_len: usize, blob: &[u8], user: &str) -> Result<()> {
     let lost = |e: Error| match e {
-        Error::NoEntry => KeychainError::NativeFailed {
-            backend: BACKEND,
+        Error::NoEntry => WindowsError::Failed {
             cause: format!(
                 "it did not keep the credential; its target name has {target_len} characters"
             ),
-        },
+        }
+        .into(),
         e => map_error(&e),
     };
     entry.set_secret(blob).map_err(lost)?;
@@ -146,13 +148,13 @@ fn put(
     let target = native_names::target(service, key);
     let main = by_target(store, &target)?.ok_or_else(|| too_long_key(key))?;
     if user.encode_utf16().count() > native_names::MAX_USERNAME {
-        return Err(KeychainError::NativeRejected {
-            backend: BACKEND,
+        return Err(WindowsError::Rejected {
             cause: format!(
                 "the username is longer than Credential Manager's {} characters",
                 native_names::MAX_USERNAME
             ),
-        });
+        }
+        .into());
     }
     let keep = if parts::must_split(whole, MAX_BLOB) {
         let payload = payload();
@@ -272,7 +274,7 @@ fn fetch(
             Ok(Found { read, username })
         });
         match found {
-            Err(e @ KeychainError::NativeFailed { .. }) => {
+            Err(e) if e.kind() == Kind::Failed => {
                 attempt += 1;
                 if !again(attempt) {
                     return Err(e);
@@ -288,10 +290,7 @@ fn fetch(
 const RETRIES: u32 = 50;
 
 fn kept_changing() -> KeychainError {
-    KeychainError::NativeFailed {
-        backend: BACKEND,
-        cause: "a part of a large value is missing (or the value kept changing while it was read); store it again with `docker login`".into(),
-    }
+    WindowsError::PartMissing.into()
 }
 
 impl Keychain for CredentialManager {
@@ -318,10 +317,14 @@ impl Keychain for CredentialManager {
             let found = fetch(store, &service, &key, &deadline)?;
             match found.read {
                 parts::Read::Absent => Ok(None),
-                parts::Read::Joined(payload) => Stored::decode(payload.expose()).map(Some),
+                parts::Read::Joined(payload) => Stored::decode(payload.expose())
+                    .map(Some)
+                    .map_err(|_| KeychainError::corrupt(BACKEND)),
                 parts::Read::KeptChanging => Err(kept_changing()),
                 parts::Read::Whole(secret) => {
-                    let secret = secret.into_text().ok_or(KeychainError::Corrupt)?;
+                    let secret = secret
+                        .into_text()
+                        .ok_or_else(|| KeychainError::corrupt(BACKEND))?;
                     Ok(Some(Stored {
                         username: found.username,
                         secret,
@@ -359,38 +362,6 @@ impl Keychain for CredentialManager {
             }
             Ok(out)
         })
-    }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        let (service, key) = (self.internal.clone(), name.to_string());
-        let deadline = self.deadline.clone();
-        self.bounded(
-            move |store| match fetch(store, &service, &key, &deadline)?.read {
-                parts::Read::Absent => Ok(None),
-                parts::Read::Whole(v) | parts::Read::Joined(v) => {
-                    v.into_text().ok_or(KeychainError::CorruptCache).map(Some)
-                }
-                parts::Read::KeptChanging => Err(kept_changing()),
-            },
-        )
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        check_secret(value.expose().as_bytes())?;
-        let _guard = self.lock(false)?;
-        let (service, key, value) = (self.internal.clone(), name.to_string(), value.clone());
-        self.bounded(move |store| {
-            let bytes = value.expose().as_bytes();
-            put(store, &service, &key, "", bytes, || {
-                Secret::new(bytes.to_vec())
-            })
-        })
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        let _guard = self.lock(false)?;
-        let (service, key) = (self.internal.clone(), name.to_string());
-        self.bounded(move |store| remove(store, &service, &key))
     }
 }
 

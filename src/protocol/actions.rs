@@ -1,11 +1,11 @@
 //! The four protocol actions, as docker-credential-helpers' `HandleCommand` runs them.
-//! Everything here returns text for stdout; `serve` prints it and exits.
+//! Everything here returns text for stdout, or the failure, and what it did; the caller
+//! prints and exits.
 
 use super::messages::ERR_NOT_FOUND;
 use super::wire::{self, Credentials, InputError};
 use crate::NAME;
-use crate::hub::HUB_JWT;
-use crate::keychain::{Keychain, KeychainError, Stored};
+use crate::keychain::{self, Keychain, KeychainError, Stored};
 use crate::registry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,140 +26,172 @@ impl Action {
             _ => None,
         }
     }
-}
 
-/// The result of one action: what to print on stdout (wiped when dropped: a `get` answer
-/// holds the secret), and the exit status.
-pub struct Outcome {
-    pub stdout: String,
-    pub code: u8,
-    /// For a successful `store` of Docker Hub's key: the credentials, and whether they
-    /// differ from what was stored before (a Hub login may follow).
-    pub stored_hub: Option<(Credentials, bool)>,
-}
-
-/// The answer is wiped, whatever it held.
-impl Drop for Outcome {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.stdout);
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Store => "store",
+            Action::Get => "get",
+            Action::Erase => "erase",
+            Action::List => "list",
+        }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Input(#[from] InputError),
-    #[error(transparent)]
-    Keychain(#[from] KeychainError),
-    #[error("{ERR_NOT_FOUND}")]
+/// The answer for stdout, wiped when dropped: a `get` answer holds the secret.
+#[derive(Default)]
+pub struct Answer(pub String);
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// What an action changed in the keychain.
+#[derive(Debug)]
+pub enum Event {
+    /// A credential was stored. `changed`, for the keys the caller asked to compare, says
+    /// whether it differs from the one stored before.
+    Stored {
+        creds: Credentials,
+        changed: Option<bool>,
+    },
+    /// The credential of this server URL was erased (or was not there).
+    Erased { server_url: String },
+}
+
+/// The result of one action, and what it changed.
+pub struct Outcome<'k> {
+    pub result: Result<Answer, Failure<'k>>,
+    pub event: Option<Event>,
+}
+
+/// Why an action failed.
+#[derive(Debug)]
+pub enum Failure<'k> {
+    Input(InputError),
+    Keychain(KeychainError),
+    /// The keychain opened for the action could not be opened.
+    Opening(&'k KeychainError),
     NotFound,
 }
 
-impl Failure {
-    fn line(&self) -> String {
+impl Failure<'_> {
+    /// The line for stdout. docker matches three strings exactly: they have no prefix.
+    /// `explain` gives a keychain failure in the words of the command that prints it.
+    pub fn line(&self, explain: impl Fn(&KeychainError) -> String) -> String {
         match self {
-            // docker matches these three strings exactly: no prefix.
             Failure::NotFound => ERR_NOT_FOUND.to_string(),
             Failure::Input(e) if e.is_docker_string() => e.to_string(),
             Failure::Input(e) => format!("{NAME}: {e}"),
-            Failure::Keychain(e) => format!("{NAME}: {e}"),
+            Failure::Keychain(e) => format!("{NAME}: {}", explain(e)),
+            Failure::Opening(e) => format!("{NAME}: {}", explain(e)),
         }
+    }
+}
+
+impl From<InputError> for Failure<'_> {
+    fn from(e: InputError) -> Self {
+        Failure::Input(e)
+    }
+}
+
+impl From<KeychainError> for Failure<'_> {
+    fn from(e: KeychainError) -> Self {
+        Failure::Keychain(e)
     }
 }
 
 /// Run one protocol action on `input` (stdin's bytes) with the keychain that was opened for
 /// it. A keychain that failed to open is reported only once the request is known to be
-/// valid, so that bad input gets its own answer.
-pub fn run(
+/// valid, so that bad input gets its own answer. For a `store` of a key `compare` picks,
+/// the previous value is read first to say whether it changed (a read no other key pays).
+pub fn run<'k>(
     action: Action,
     input: &[u8],
-    keychain: Result<&dyn Keychain, &KeychainError>,
-) -> Outcome {
-    let mut stored_hub = None;
-    let kc = || keychain.map_err(|e| Failure::Keychain(clone_error(e)));
+    keychain: Result<&dyn Keychain, &'k KeychainError>,
+    compare: impl Fn(&str) -> bool,
+) -> Outcome<'k> {
+    let mut event = None;
+    let kc = || keychain.map_err(Failure::Opening);
     let result = match action {
         Action::Store => wire::parse_store(input)
             .map_err(Failure::from)
             .and_then(|creds| {
-                if let Some(changed) = store(kc()?, &creds)? {
-                    stored_hub = Some((creds, changed));
-                }
-                Ok(String::new())
+                let changed = store(kc()?, &creds, &compare)?;
+                event = Some(Event::Stored { creds, changed });
+                Ok(Answer::default())
             }),
         Action::Get => wire::parse_server_url(input)
             .map_err(Failure::from)
             .and_then(|url| get(kc()?, &url)),
         Action::Erase => wire::parse_server_url(input)
             .map_err(Failure::from)
-            .and_then(|url| erase(kc()?, &url)),
+            .and_then(|url| {
+                kc()?.erase(&url)?;
+                event = Some(Event::Erased { server_url: url });
+                Ok(Answer::default())
+            }),
         // `list` ignores stdin: docker writes "unused" there.
-        Action::List => kc().and_then(|kc| Ok(wire::encode_list(&kc.list()?))),
+        Action::List => kc().and_then(|kc| Ok(Answer(wire::encode_list(&kc.list()?)))),
     };
-    match result {
-        Ok(stdout) => Outcome {
-            stdout,
-            code: 0,
-            stored_hub,
-        },
-        Err(f) => {
-            let mut line = f.line();
-            line.push('\n');
-            Outcome {
-                stdout: line,
-                code: 1,
-                stored_hub: None,
-            }
-        }
-    }
+    Outcome { result, event }
 }
 
-/// The opening error, once more: it is reported by value.
-fn clone_error(e: &KeychainError) -> KeychainError {
-    KeychainError::Selection(e.to_string())
-}
-
-/// Store the credential. For Docker Hub's key, `Some(changed)`: whether it differs from the
-/// one stored before. New Hub credentials make the cached JWT stale (it may belong to another
-/// account); unchanged ones keep it, so that re-running `docker login` costs no Hub login.
-fn store(kc: &dyn Keychain, creds: &Credentials) -> Result<Option<bool>, Failure> {
+/// Store the credential; for a key `compare` picks, whether it differs from the one stored
+/// before.
+fn store(
+    kc: &dyn Keychain,
+    creds: &Credentials,
+    compare: &impl Fn(&str) -> bool,
+) -> Result<Option<bool>, KeychainError> {
     let value = Stored {
         username: creds.username.clone(),
         secret: creds.secret.clone(),
     };
-    if !registry::is_hub_alias(&creds.server_url) {
-        kc.store(&creds.server_url, &value)?;
-        return Ok(None);
-    }
-    let changed = kc.get(&creds.server_url)?.as_ref() != Some(&value);
+    let changed = match compare(&creds.server_url) {
+        true => Some(kc.get(&creds.server_url)?.as_ref() != Some(&value)),
+        false => None,
+    };
     kc.store(&creds.server_url, &value)?;
-    if changed {
-        kc.erase_internal(HUB_JWT)?;
-    }
-    Ok(Some(changed))
+    Ok(changed)
 }
 
-fn get(kc: &dyn Keychain, url: &str) -> Result<String, Failure> {
-    match kc.get_first(&registry::lookup_keys(url))? {
-        Some((_, found)) => Ok(wire::encode_get(url, &found.username, &found.secret)),
+fn get<'k>(kc: &dyn Keychain, url: &str) -> Result<Answer, Failure<'k>> {
+    match keychain::get_first(kc, &registry::lookup_keys(url))? {
+        Some((_, found)) => Ok(Answer(wire::encode_get(
+            url,
+            &found.username,
+            &found.secret,
+        ))),
         None => Err(Failure::NotFound),
     }
-}
-
-fn erase(kc: &dyn Keychain, url: &str) -> Result<String, Failure> {
-    kc.erase(url)?;
-    if registry::is_hub_alias(url) {
-        kc.erase_internal(HUB_JWT)?;
-    }
-    Ok(String::new())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keychain::memory::Memory;
+    use crate::keychain::{Backend, Kind};
 
-    fn run_on(kc: &Memory, action: Action, input: &str) -> Outcome {
-        run(action, input.as_bytes(), Ok(kc))
+    fn run_on<'k>(kc: &Memory, action: Action, input: &str) -> Outcome<'k> {
+        run(action, input.as_bytes(), Ok(kc), |_| false)
+    }
+
+    /// The line as a command prints it, with the keychain's own words.
+    fn text(out: &Outcome) -> String {
+        match &out.result {
+            Ok(answer) => answer.0.clone(),
+            Err(f) => f.line(|e| e.to_string()),
+        }
+    }
+
+    fn locked() -> KeychainError {
+        KeychainError::new(
+            Backend::Pass,
+            Kind::Locked,
+            std::io::Error::other("it is locked"),
+        )
     }
 
     #[test]
@@ -170,22 +202,28 @@ mod tests {
             Action::Store,
             r#"{"ServerURL":"https://r.example","Username":"u","Secret":"s"}"#,
         );
-        assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+        assert_eq!(text(&out), "");
+        assert!(matches!(
+            out.event,
+            Some(Event::Stored { changed: None, .. })
+        ));
         let out = run_on(&kc, Action::Get, "https://r.example");
         assert_eq!(
-            out.stdout,
+            text(&out),
             "{\"ServerURL\":\"https://r.example\",\"Username\":\"u\",\"Secret\":\"s\"}\n"
         );
         assert_eq!(
-            run_on(&kc, Action::List, "unused").stdout,
+            text(&run_on(&kc, Action::List, "unused")),
             "{\"https://r.example\":\"u\"}\n"
         );
-        assert_eq!(run_on(&kc, Action::Erase, "https://r.example").code, 0);
-        let out = run_on(&kc, Action::Get, "https://r.example");
-        assert_eq!(
-            (out.code, out.stdout.as_str()),
-            (1, "credentials not found in native keychain\n")
+        let out = run_on(&kc, Action::Erase, "https://r.example");
+        assert!(out.result.is_ok());
+        assert!(
+            matches!(&out.event, Some(Event::Erased { server_url }) if server_url == "https://r.example")
         );
+        let out = run_on(&kc, Action::Get, "https://r.example");
+        assert!(out.result.is_err());
+        assert_eq!(text(&out), "credentials not found in native keychain");
     }
 
     /// The answer is built in one buffer that never grows, and wiped when dropped: no freed
@@ -197,8 +235,11 @@ mod tests {
         kc.store("https://r.example", &Stored::new("u", watch.canary()))
             .unwrap();
         let out = run_on(&kc, Action::Get, "https://r.example");
-        assert_eq!(out.code, 0);
-        assert!(out.stdout.contains(watch.canary()));
+        assert!(
+            out.result
+                .as_ref()
+                .is_ok_and(|a| a.0.contains(watch.canary()))
+        );
         drop(out);
         drop(kc);
         assert_eq!(watch.freed_copies(), 0);
@@ -211,78 +252,68 @@ mod tests {
             .unwrap();
         let out = run_on(&kc, Action::Get, "docker.io");
         assert_eq!(
-            out.stdout,
+            text(&out),
             "{\"ServerURL\":\"docker.io\",\"Username\":\"alice\",\"Secret\":\"pw\"}\n"
         );
     }
 
     #[test]
-    fn restoring_unchanged_hub_credentials_keeps_the_cached_jwt() {
-        use crate::secret::Secret;
+    fn a_store_of_a_compared_key_says_whether_it_changed_and_others_read_nothing() {
         let kc = Memory::default();
-        let req = r#"{"ServerURL":"https://index.docker.io/v1/","Username":"u","Secret":"s"}"#;
-        let out = run_on(&kc, Action::Store, req);
-        assert!(out.stored_hub.as_ref().is_some_and(|(_, changed)| *changed));
-        kc.set_internal(HUB_JWT, &Secret::new("jwt".into()))
-            .unwrap();
-        let out = run_on(&kc, Action::Store, req);
-        assert!(
-            out.stored_hub
-                .as_ref()
-                .is_some_and(|(_, changed)| !*changed)
-        );
-        assert!(kc.get_internal(HUB_JWT).unwrap().is_some());
-        let other = r#"{"ServerURL":"https://index.docker.io/v1/","Username":"u","Secret":"t"}"#;
-        run_on(&kc, Action::Store, other);
-        assert!(kc.get_internal(HUB_JWT).unwrap().is_none());
-        let out = run_on(
-            &kc,
+        let compare = |key: &str| key == "hub";
+        let req = r#"{"ServerURL":"hub","Username":"u","Secret":"s"}"#;
+        let changed = |out: Outcome| match out.event {
+            Some(Event::Stored { changed, .. }) => changed,
+            _ => panic!("no store"),
+        };
+        let out = run(Action::Store, req.as_bytes(), Ok(&kc), compare);
+        assert_eq!(changed(out), Some(true));
+        let out = run(Action::Store, req.as_bytes(), Ok(&kc), compare);
+        assert_eq!(changed(out), Some(false));
+        let other = r#"{"ServerURL":"hub","Username":"u","Secret":"t"}"#;
+        let out = run(Action::Store, other.as_bytes(), Ok(&kc), compare);
+        assert_eq!(changed(out), Some(true));
+        let calls = *kc.calls.borrow();
+        let out = run(
             Action::Store,
-            r#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#,
+            br#"{"ServerURL":"ghcr.io","Username":"u","Secret":"s"}"#,
+            Ok(&kc),
+            compare,
         );
-        assert!(out.stored_hub.is_none());
+        assert_eq!(changed(out), None);
+        assert_eq!(*kc.calls.borrow(), calls + 1, "one store, no read");
     }
 
     #[test]
     fn bad_input_never_touches_the_keychain_and_gets_the_exact_strings() {
         let kc = Memory::default();
         let out = run_on(&kc, Action::Store, r#"{"Username":"u"}"#);
-        assert_eq!(out.stdout, "no credentials server URL\n");
+        assert_eq!(text(&out), "no credentials server URL");
         let out = run_on(&kc, Action::Store, r#"{"ServerURL":"h"}"#);
-        assert_eq!(out.stdout, "no credentials username\n");
+        assert_eq!(text(&out), "no credentials username");
         let out = run_on(&kc, Action::Get, "  ");
-        assert_eq!(out.stdout, "no credentials server URL\n");
+        assert_eq!(text(&out), "no credentials server URL");
         assert_eq!(*kc.calls.borrow(), 0);
     }
 
     #[test]
     fn a_keychain_that_failed_to_open_is_reported_after_the_input_is_checked() {
-        let err = KeychainError::SecretServiceLocked;
-        let out = run(Action::Get, b"", Err(&err));
-        assert_eq!(out.stdout, "no credentials server URL\n");
-        let out = run(Action::Get, b"https://r", Err(&err));
-        assert!(
-            out.stdout
-                .starts_with("docker-credential-hub: the Secret Service keyring is locked"),
-            "{}",
-            out.stdout
-        );
-        assert_eq!(out.stdout.lines().count(), 1);
+        let err = locked();
+        let out = run(Action::Get, b"", Err(&err), |_| false);
+        assert_eq!(text(&out), "no credentials server URL");
+        let out = run(Action::Get, b"https://r", Err(&err), |_| false);
+        assert_eq!(text(&out), "docker-credential-hub: it is locked");
     }
 
     #[test]
-    fn keychain_failures_are_one_prefixed_line() {
+    fn keychain_failures_are_one_prefixed_line_in_the_commands_words() {
         let kc = Memory::default();
-        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
+        *kc.fail.borrow_mut() = Some(locked);
         for action in [Action::Get, Action::Erase, Action::List] {
             let out = run_on(&kc, action, "https://r");
-            assert_eq!(out.code, 1);
-            assert!(
-                out.stdout.starts_with("docker-credential-hub: "),
-                "{}",
-                out.stdout
-            );
-            assert!(!out.stdout.contains(ERR_NOT_FOUND));
+            let line = out.result.err().unwrap().line(|e| format!("{e}; advice"));
+            assert_eq!(line, "docker-credential-hub: it is locked; advice");
+            assert!(out.event.is_none());
         }
     }
 }

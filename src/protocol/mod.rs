@@ -1,5 +1,6 @@
 //! The docker credential-helper protocol: the wire format and its exact strings, the four
-//! actions, serving one of them to docker, and a client for other helpers.
+//! actions, serving one of them to docker, and a client for other helpers. It knows the
+//! keychain trait and nothing of Docker Hub or of what the commands do around an action.
 
 mod actions;
 pub mod client;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use crate::{NAME, VERSION};
 
-pub use actions::{Action, Outcome, run};
+pub use actions::{Action, Answer, Event, Failure, Outcome, run};
 pub use messages::{ERR_NOT_FOUND, TOKEN_USERNAME, USAGE};
 pub use serve::serve;
 pub use wire::{Credentials, parse_store};

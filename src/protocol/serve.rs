@@ -1,70 +1,30 @@
-//! Serving one protocol action: read stdin, answer on stdout, exit. This is what docker runs
-//! on every pull, push and build.
+//! Serving one protocol action: read the request from stdin and run the action. This is
+//! what docker runs on every pull, push and build; the command that serves it prints the
+//! outcome and decides what follows.
 
-use std::io::Write;
-use std::process::ExitCode;
-
-use super::actions::{self, Action};
+use super::actions::{self, Action, Failure, Outcome};
 use super::wire;
-use crate::deadline::Deadline;
-use crate::keychain::{self, Reason, record};
-use crate::{NAME, hub, settings};
+use crate::keychain::{Keychain, KeychainError};
 
-pub fn serve(action: Action, extra: &[String]) -> ExitCode {
-    // Never echo extra arguments: a user may have put a password there.
-    if !extra.is_empty() {
-        return super::error_line(&format!(
-            "{NAME}: {} takes no arguments; it reads its request from stdin",
-            match action {
-                Action::Store => "store",
-                Action::Get => "get",
-                Action::Erase => "erase",
-                Action::List => "list",
-            }
-        ));
-    }
-    crate::process::harden();
-    let deadline = Deadline::after(settings::timeout());
-    // The keychain is opened before the request is read: a Secret Service connection is
-    // then authenticated by the bus while stdin is read and parsed.
-    let opened = keychain::open(&deadline);
+/// Read the request (`list` has none) and run `action` on the keychain opened for it. For a
+/// `store` of a key `compare` picks, the outcome says whether the value changed.
+pub fn serve<'k>(
+    action: Action,
+    keychain: Result<&dyn Keychain, &'k KeychainError>,
+    compare: impl Fn(&str) -> bool,
+) -> Outcome<'k> {
     let input = if action == Action::List {
         Default::default()
     } else {
         match wire::read_input(&mut std::io::stdin().lock()) {
             Ok(bytes) => bytes,
-            Err(e) => return super::error_line(&format!("{NAME}: {e}")),
+            Err(e) => {
+                return Outcome {
+                    result: Err(Failure::Input(e)),
+                    event: None,
+                };
+            }
         }
     };
-    let outcome = actions::run(
-        action,
-        input.expose(),
-        opened.as_ref().map(|(kc, _)| kc.as_ref()),
-    );
-    if action == Action::Store
-        && outcome.code == 0
-        && let Ok((_, selection)) = &opened
-    {
-        if selection.volatile() {
-            eprintln!(
-                "{NAME}: warning: credentials are in the kernel keyring and will not survive a reboot ({selection}); run `{NAME} doctor` for a persistent setup"
-            );
-        }
-        // The first successful store decides where credentials live from now on.
-        if selection.reason != Reason::Recorded
-            && let Err(e) = record::write_if_absent(&keychain::service_name(), selection.backend)
-        {
-            crate::trace!("the backend in use was not recorded: {e}");
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(outcome.stdout.as_bytes());
-    let _ = out.flush();
-    drop(out);
-    // The credential is safely stored before Hub is contacted; Hub problems only warn.
-    if let (Some((creds, changed)), Ok((kc, _))) = (&outcome.stored_hub, &opened) {
-        deadline.renew();
-        hub::after_store(kc.as_ref(), creds, *changed);
-    }
-    ExitCode::from(outcome.code)
+    actions::run(action, input.expose(), keychain, compare)
 }

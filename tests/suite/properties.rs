@@ -18,7 +18,7 @@ fn service(tag: &str) -> String {
 fn keyutils(service: &str) -> Option<Box<dyn Keychain>> {
     let deadline = Deadline::after(std::time::Duration::from_secs(30));
     match keychain::open_in(Requested::Explicit(Backend::Keyutils), service, &deadline) {
-        Ok((kc, _)) => Some(kc),
+        Ok((opened, _)) => Some(opened.creds),
         Err(e) => {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -101,11 +101,16 @@ fn library_never_panics_and_answers_in_one_line() {
     runner
         .run(&(action(), stdin_bytes()), |(action, input)| {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                protocol::run(action, &input, Ok(kc.as_ref()))
+                protocol::run(action, &input, Ok(kc.as_ref()), |_| false)
             }))
             .map_err(|_| TestCaseError::fail("panicked"))?;
-            check_answer(i32::from(outcome.code), &outcome.stdout)?;
-            let stored = (action == Action::Store && outcome.code == 0)
+            // What the binary prints: the answer, or the failure's one line.
+            let (code, stdout) = match &outcome.result {
+                Ok(answer) => (0, answer.0.clone()),
+                Err(failure) => (1, format!("{}\n", failure.line(|e| e.to_string()))),
+            };
+            check_answer(code, &stdout)?;
+            let stored = (action == Action::Store && code == 0)
                 .then(|| protocol::parse_store(&input).ok())
                 .flatten();
             if let Some(creds) = &stored {

@@ -7,7 +7,7 @@
 //! (URL-safe base64 with padding, as Go's `base64.URLEncoding`). `list` reads the directory
 //! tree and runs no gpg at all; `get` decrypts one file. Another keychain service name
 //! (`DOCKER_CREDENTIAL_HUB_SERVICE`) lives beside it under `docker-credential-hub.<name>`,
-//! and the helper's private values (the Hub JWT cache) under `docker-credential-hub.internal`,
+//! and the internal service name of each under `docker-credential-hub.internal/<name>`,
 //! where docker-credential-pass, which lists only its own directory, never sees them.
 //!
 //! Nothing here may prompt: gpg runs with `--batch --no-tty --pinentry-mode=error` (a bare
@@ -29,15 +29,20 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 
-use super::{DEFAULT_SERVICE, Keychain, KeychainError, Result, Stored};
+use super::{
+    Backend, DEFAULT_SERVICE, Keychain, KeychainError, Kind, Opened, Result, Stored, internal_of,
+    internal_service,
+};
 use crate::child::{self, ChildError};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
 use crate::secret::Secret;
-use crate::trust::{self, Expect};
+use crate::trust::{self, Expect, TrustError};
 
 use status::{decrypt_error, encrypt_error, first_line};
-pub use store::{Found, Store, inspect};
+pub use store::{Found, Store, inspect, store_dir};
+
+const BACKEND: Backend = Backend::Pass;
 
 /// docker-credential-pass's directory, for the default service.
 const DOCKER_PREFIX: &str = "docker-credential-helpers";
@@ -71,19 +76,30 @@ pub enum PassError {
     PublicKeyMissing,
     #[error("the pass backend cannot store {0}")]
     Unsupported(&'static str),
-    #[error("pass {action} failed ({cause}); run `docker-credential-hub doctor` for details")]
+    /// The store, a path in it or GNUPGHOME fails the trust rule (another user's, a link).
+    #[error(transparent)]
+    Untrusted(#[from] TrustError),
+    #[error("pass {action} failed ({cause})")]
     Failed { action: &'static str, cause: String },
 }
 
-impl PassError {
-    pub fn kind(&self) -> super::Kind {
-        match self {
-            PassError::NotInstalled | PassError::Uninitialised { .. } => super::Kind::Unavailable,
-            PassError::KeyMissing { .. } | PassError::Locked { .. } => super::Kind::Locked,
-            PassError::PublicKeyMissing | PassError::Unsupported(_) => super::Kind::Rejected,
-            PassError::Failed { .. } => super::Kind::Failed,
-        }
+impl From<PassError> for KeychainError {
+    fn from(e: PassError) -> KeychainError {
+        let kind = match e {
+            PassError::NotInstalled | PassError::Uninitialised { .. } | PassError::Untrusted(_) => {
+                Kind::Unavailable
+            }
+            PassError::KeyMissing { .. } | PassError::Locked { .. } => Kind::Locked,
+            PassError::PublicKeyMissing | PassError::Unsupported(_) => Kind::Rejected,
+            PassError::Failed { .. } => Kind::Failed,
+        };
+        KeychainError::new(BACKEND, kind, e)
     }
+}
+
+/// A path that fails the trust rule, as this backend's error.
+fn untrusted(e: TrustError) -> KeychainError {
+    PassError::Untrusted(e).into()
 }
 
 /// Settings given to git through `GIT_CONFIG_*`, which win over every configuration file:
@@ -101,10 +117,10 @@ const ENTRY_DIR: Expect = Expect::dir("the password store directory");
 const ENTRY: Expect = Expect::file("the password store entry");
 const GPG_ID: Expect = Expect::file("the password store's .gpg-id");
 
+/// One view of the password store: the entries of one service name.
 pub struct Pass {
     store: Store,
     prefix: String,
-    internal: String,
     service: String,
     deadline: Deadline,
 }
@@ -120,33 +136,25 @@ fn decode_url(name: &str) -> Option<String> {
 
 impl Pass {
     /// The store this environment names, once it has passed the trust rule.
-    pub fn open(service: &str, deadline: &Deadline) -> Result<Pass> {
+    pub fn open(service: &str, deadline: &Deadline) -> Result<Opened> {
         match inspect() {
             Found::Ready(store) => Ok(Pass::with_store(store, service, deadline)),
-            Found::Untrusted(e) => Err(e.into()),
+            Found::Untrusted(e) => Err(untrusted(e)),
             Found::Absent(e) => Err(e.into()),
         }
     }
 
-    /// A store [inspect] found ready.
-    pub fn with_store(store: Store, service: &str, deadline: &Deadline) -> Pass {
-        let prefix = if service == DEFAULT_SERVICE {
-            DOCKER_PREFIX.to_string()
-        } else {
-            format!(
-                "docker-credential-hub.{}",
-                crate::paths::safe_file_name(service)
-            )
-        };
-        Pass {
+    /// The credentials and the internal service of a store [inspect] found ready.
+    pub fn with_store(store: Store, service: &str, deadline: &Deadline) -> Opened {
+        let view = |store: Store, service: String| Pass {
             store,
-            prefix,
-            internal: format!(
-                "{INTERNAL_PREFIX}/{}",
-                crate::paths::safe_file_name(service)
-            ),
-            service: service.to_string(),
+            prefix: prefix(&service),
+            service,
             deadline: deadline.clone(),
+        };
+        Opened {
+            internal: Box::new(view(store.clone(), internal_service(service))),
+            creds: Box::new(view(store, service.to_string())),
         }
     }
 
@@ -160,10 +168,10 @@ impl Pass {
         let mut sub = PathBuf::new();
         for name in rel_dir.split('/') {
             sub.push(name);
-            if !trust::check_within(self.dir(), &sub, ENTRY_DIR)? {
+            if !trust::check_within(self.dir(), &sub, ENTRY_DIR).map_err(untrusted)? {
                 break;
             }
-            trust::check_within(self.dir(), &sub.join(".gpg-id"), GPG_ID)?;
+            trust::check_within(self.dir(), &sub.join(".gpg-id"), GPG_ID).map_err(untrusted)?;
         }
         Ok(())
     }
@@ -173,17 +181,16 @@ impl Pass {
         if let Some((rel_dir, _)) = entry.rsplit_once('/') {
             self.check_dirs(rel_dir)?;
         }
-        trust::check_within(self.dir(), Path::new(&format!("{entry}.gpg")), ENTRY)?;
+        trust::check_within(self.dir(), Path::new(&format!("{entry}.gpg")), ENTRY)
+            .map_err(untrusted)?;
         Ok(())
     }
 
     /// Readers and writers of one store and service take turns: gpg rewrites files in
     /// place, so a reader racing a writer can see half a file.
     fn lock(&self) -> Result<FileLock> {
-        Ok(FileLock::acquire_named(
-            &format!("pass-{}", self.service),
-            self.deadline.remaining(),
-        )?)
+        FileLock::acquire_named(&format!("pass-{}", self.service), self.deadline.remaining())
+            .map_err(|e| KeychainError::lock(BACKEND, e))
     }
 
     /// Run `pass ARGS`, never prompting, with `input` on stdin, in an environment built
@@ -227,10 +234,7 @@ impl Pass {
                 cause: e.to_string(),
             }
             .into(),
-            ChildError::Timeout => KeychainError::Timeout {
-                backend: super::Backend::Pass,
-                limit: self.deadline.limit(),
-            },
+            ChildError::Timeout => KeychainError::timeout(BACKEND, self.deadline.limit()),
         })
     }
 
@@ -279,7 +283,7 @@ impl Pass {
     fn remove(&self, entry: &str, recursive: bool) -> Result<()> {
         if recursive {
             self.check_dirs(entry)?;
-            trust::check_tree(&self.dir().join(entry), ENTRY)?;
+            trust::check_tree(&self.dir().join(entry), ENTRY).map_err(untrusted)?;
         } else {
             self.check_entry(entry)?;
         }
@@ -299,6 +303,20 @@ impl Pass {
 
     fn url_dir(&self, url: &str) -> String {
         format!("{}/{}", self.prefix, encode_url(url))
+    }
+}
+
+/// The directory of a service's entries: docker-credential-pass's for the default service,
+/// one of ours for another, and for a service's internal name one under
+/// `docker-credential-hub.internal`, apart from every service a user may name.
+fn prefix(service: &str) -> String {
+    let safe = crate::paths::safe_file_name;
+    if service == DEFAULT_SERVICE {
+        DOCKER_PREFIX.to_string()
+    } else if let Some(base) = internal_of(service) {
+        format!("{INTERNAL_PREFIX}/{}", safe(base))
+    } else {
+        format!("docker-credential-hub.{}", safe(service))
     }
 }
 
@@ -360,7 +378,9 @@ impl Keychain for Pass {
         let Some(bytes) = self.show(&format!("{dir}/{username}"))? else {
             return Ok(None);
         };
-        let mut secret = bytes.into_text().ok_or(KeychainError::Corrupt)?;
+        let mut secret = bytes
+            .into_text()
+            .ok_or_else(|| KeychainError::corrupt(BACKEND))?;
         // As docker-credential-pass reads: trailing line breaks are not part of the secret.
         let kept = secret.expose().trim_end_matches(['\n', '\r']).len();
         secret.expose_mut().truncate(kept);
@@ -398,33 +418,6 @@ impl Keychain for Pass {
         }
         Ok(out)
     }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        let _guard = self.lock()?;
-        let entry = format!("{}/{}", self.internal, crate::paths::safe_file_name(name));
-        if !self.dir().join(format!("{entry}.gpg")).is_file() {
-            return Ok(None);
-        }
-        self.show(&entry)?
-            .map(|b| b.into_text().ok_or(KeychainError::CorruptCache))
-            .transpose()
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        let _guard = self.lock()?;
-        let entry = format!("{}/{}", self.internal, crate::paths::safe_file_name(name));
-        self.insert(&entry, value.expose().as_bytes())
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        let _guard = self.lock()?;
-        let entry = format!("{}/{}", self.internal, crate::paths::safe_file_name(name));
-        if !self.dir().join(format!("{entry}.gpg")).is_file() {
-            return Ok(false);
-        }
-        self.remove(&entry, false)?;
-        Ok(true)
-    }
 }
 
 #[cfg(test)]
@@ -447,6 +440,18 @@ mod tests {
             Some("https://x.example/~??/")
         );
         assert_eq!(decode_url("not base64!"), None);
+    }
+
+    #[test]
+    fn services_and_their_internal_names_get_directories_of_their_own() {
+        assert_eq!(prefix(DEFAULT_SERVICE), "docker-credential-helpers");
+        assert_eq!(prefix("team.a"), "docker-credential-hub.team_a");
+        assert_eq!(
+            prefix(&internal_service(DEFAULT_SERVICE)),
+            "docker-credential-hub.internal/docker-credential-hub"
+        );
+        // A user's service whose name looks like another's internal one stays apart.
+        assert_ne!(prefix(&internal_service("a")), prefix("a_internal"));
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn store_dir() -> Option<PathBuf> {
 }
 
 /// A password store that passed the rule, with what its children may be given.
+#[derive(Clone)]
 pub struct Store {
     pub dir: PathBuf,
     pub program: PathBuf,

@@ -11,20 +11,26 @@
 //! - `erase`: SearchItems, then Delete;
 //! - `list`: SearchItems, OpenSession and one GetSecret, whatever the number of registries.
 //!
-//! `list` must not read every item (200 registries cost a GetSecrets of 200 secrets), so
-//! `store` and `erase` also keep an index item (server URL → username and item path) under a
-//! cross-process file lock. `list` trusts an index entry only while its item path is among
-//! the search results, and reads any item the index does not know (a store interrupted
-//! between its writes), whose payload names its URL.
+//! `list` must not read every item, so `store` and `erase` also keep an index item (server
+//! URL → username and item path, [super::index]). `list` trusts an index entry only while
+//! its item path is among the search results, and reads any item the index does not know (a
+//! store interrupted between its writes), whose payload names its URL.
+//!
+//! One connection serves both views of [Opened]: the credentials and the internal service.
 //!
 //! Two writers racing to create one key can leave two items; the newest wins everywhere
 //! (`get`, `list`), and the next `store` or `erase` removes the rest. An item gnome-keyring
 //! left without a secret (killed between saving the item and its secret) is absent.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use super::{Backend, Keychain, KeychainError, NoSecretService, Result, Stored, internal_service};
+use super::index::{self, Backing, Index};
+use super::{
+    Backend, Keychain, KeychainError, Kind, NoSecretService, Opened, Result, Stored,
+    internal_service,
+};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
 use crate::secret::Secret;
@@ -32,32 +38,53 @@ use secret_service_client::{
     BusError, Client, Error as CallError, ExposeSecret, ExposeSecretMut, OwnedObjectPath,
     SecretBytes, newest_first, session_bus_configured,
 };
-use serde::{Deserialize, Serialize};
 
+const BACKEND: Backend = Backend::SecretService;
 const USERNAME_ATTR: &str = "docker_username";
-const INDEX_NAME: &str = "index";
 
-/// One index entry: the registry username and the object path of the item.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-struct Indexed {
-    #[serde(rename = "u")]
-    username: String,
-    #[serde(rename = "p")]
-    path: String,
+/// What went wrong with the Secret Service.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretServiceError {
+    #[error(
+        "cannot use the Secret Service ({cause}); start gnome-keyring, KWallet or KeePassXC in this session, or set DOCKER_CREDENTIAL_HUB_BACKEND=keyutils"
+    )]
+    Absent { cause: String },
+    #[error(
+        "the D-Bus session bus {address} does not answer ({cause}): DBUS_SESSION_BUS_ADDRESS is left over from another session (an ssh or tmux re-attach?); point it at this session's bus (for example `export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus`) or start one, then retry"
+    )]
+    BusGone { address: String, cause: String },
+    #[error(
+        "the Secret Service keyring is locked and no unlock prompt can be shown; unlock it by logging in to your desktop session, or run `gnome-keyring-daemon --replace --unlock` with the keyring password on stdin, then retry"
+    )]
+    Locked,
+    #[error("the Secret Service failed ({cause})")]
+    Failed { cause: String },
 }
 
-type Index = BTreeMap<String, Indexed>;
+impl From<SecretServiceError> for KeychainError {
+    fn from(e: SecretServiceError) -> KeychainError {
+        let kind = match e {
+            SecretServiceError::Absent { .. } => Kind::Absent,
+            SecretServiceError::BusGone { .. } => Kind::Unavailable,
+            SecretServiceError::Locked => Kind::Locked,
+            SecretServiceError::Failed { .. } => Kind::Failed,
+        };
+        KeychainError::new(BACKEND, kind, e)
+    }
+}
 
+/// One view of the Secret Service: the items of one service name, and its index.
 pub struct SecretService {
-    client: RefCell<Client>,
+    client: Rc<RefCell<Client>>,
     service: String,
-    internal: String,
+    /// Where this view's index lives.
+    index_service: String,
     deadline: Deadline,
 }
 
 /// What `auto` learned from trying the Secret Service.
 pub enum Probe {
-    Answers(Box<SecretService>),
+    Answers(Opened),
     Absent(NoSecretService),
     /// A Secret Service is there but failed: report it, do not fall back.
     Broken(KeychainError),
@@ -75,46 +102,58 @@ fn into_secret(mut bytes: SecretBytes) -> Secret<Vec<u8>> {
 }
 
 fn map_error(e: CallError, deadline: &Deadline) -> KeychainError {
+    use SecretServiceError as E;
     match e {
-        CallError::Locked => KeychainError::SecretServiceLocked,
-        CallError::Bus(BusError::Timeout) => KeychainError::Timeout {
-            backend: Backend::SecretService,
-            limit: deadline.limit(),
-        },
+        CallError::Locked => E::Locked.into(),
+        CallError::Bus(BusError::Timeout) => KeychainError::timeout(BACKEND, deadline.limit()),
         // An address from the environment that nobody listens on.
         CallError::Bus(BusError::Connect { address, source })
             if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) =>
         {
-            KeychainError::SecretServiceBusGone {
+            E::BusGone {
                 address,
                 cause: source.to_string(),
             }
+            .into()
         }
-        e if e.is_absent() => KeychainError::SecretServiceUnavailable {
+        e if e.is_absent() => E::Absent {
             cause: e.to_string(),
-        },
-        CallError::Bus(e) if e.is_not_a_bus() => KeychainError::SecretServiceUnavailable {
+        }
+        .into(),
+        CallError::Bus(e) if e.is_not_a_bus() => E::Absent {
             cause: e.to_string(),
-        },
-        e => KeychainError::SecretServiceFailed {
+        }
+        .into(),
+        e => E::Failed {
             cause: e.to_string(),
-        },
+        }
+        .into(),
     }
 }
 
 impl SecretService {
     /// Connect to the session bus; the handshake is sent, not yet answered.
-    pub fn connect(service: &str, deadline: &Deadline) -> Result<SecretService> {
+    pub fn connect(service: &str, deadline: &Deadline) -> Result<Opened> {
         if !session_bus_configured() {
             return Err(map_error(CallError::Bus(BusError::NoAddress), deadline));
         }
         let client = Client::connect(time_left(deadline)).map_err(|e| map_error(e, deadline))?;
-        Ok(SecretService {
-            client: RefCell::new(client),
-            service: service.to_string(),
-            internal: internal_service(service),
+        Ok(SecretService::views(client, service, deadline))
+    }
+
+    /// The credentials and the internal service, over one connection.
+    fn views(client: Client, service: &str, deadline: &Deadline) -> Opened {
+        let client = Rc::new(RefCell::new(client));
+        let view = |service: String| SecretService {
+            client: client.clone(),
+            index_service: internal_service(&service),
+            service,
             deadline: deadline.clone(),
-        })
+        };
+        Opened {
+            creds: Box::new(view(service.to_string())),
+            internal: Box::new(view(internal_service(service))),
+        }
     }
 
     /// Whether a Secret Service answers here (a search nobody's items match).
@@ -128,12 +167,7 @@ impl SecretService {
         };
         let probe = BTreeMap::from([("docker-credential-hub", "admission")]);
         match client.search(&probe) {
-            Ok(_) => Probe::Answers(Box::new(SecretService {
-                client: RefCell::new(client),
-                service: service.to_string(),
-                internal: internal_service(service),
-                deadline: deadline.clone(),
-            })),
+            Ok(_) => Probe::Answers(SecretService::views(client, service, deadline)),
             Err(e) if e.is_absent() || matches!(&e, CallError::Bus(b) if b.is_not_a_bus()) => {
                 Probe::Absent(absence(&e, Some(client.bus_address())))
             }
@@ -153,7 +187,7 @@ impl SecretService {
             .search(attrs)
             .map_err(|e| self.err(e))?;
         if !found.locked.is_empty() {
-            return Err(KeychainError::SecretServiceLocked);
+            return Err(SecretServiceError::Locked.into());
         }
         Ok(found.unlocked)
     }
@@ -235,32 +269,6 @@ impl SecretService {
         Ok(path)
     }
 
-    /// Serialises index updates of one service across processes.
-    fn lock(&self) -> Result<FileLock> {
-        Ok(FileLock::acquire_named(
-            &format!("secret-service-{}", self.service),
-            self.deadline.remaining(),
-        )?)
-    }
-
-    fn read_index(&self) -> Result<Index> {
-        let bytes = self.read(&self.internal, INDEX_NAME)?;
-        // A damaged index only costs speed: `list` reads the items it does not name.
-        Ok(bytes
-            .and_then(|b| serde_json::from_slice(b.expose()).ok())
-            .unwrap_or_default())
-    }
-
-    fn write_index(&self, index: &Index) -> Result<()> {
-        if index.is_empty() {
-            return self.remove(&self.internal, INDEX_NAME).map(|_| ());
-        }
-        let json = serde_json::to_vec(index).expect("serialising strings cannot fail");
-        let label = format!("docker-credential-hub {INDEX_NAME}");
-        self.write(&self.internal, INDEX_NAME, &label, "", &json)
-            .map(|_| ())
-    }
-
     fn remove(&self, service: &str, key: &str) -> Result<bool> {
         let mut existed = false;
         for path in self.find(service, key)? {
@@ -271,6 +279,34 @@ impl SecretService {
                 .map_err(|e| self.err(e))?;
         }
         Ok(existed)
+    }
+}
+
+/// This view's index: an item of the internal service, its writers serialised across
+/// processes.
+impl Backing for SecretService {
+    const ENUMERATES: bool = true;
+
+    fn lock(&self) -> Result<FileLock> {
+        FileLock::acquire_named(
+            &format!("secret-service-{}", self.service),
+            self.deadline.remaining(),
+        )
+        .map_err(|e| KeychainError::lock(BACKEND, e))
+    }
+
+    fn load(&self) -> Result<Option<Secret<Vec<u8>>>> {
+        self.read(&self.index_service, index::NAME)
+    }
+
+    fn save(&self, bytes: &[u8]) -> Result<()> {
+        let label = format!("docker-credential-hub {}", index::NAME);
+        self.write(&self.index_service, index::NAME, &label, "", bytes)
+            .map(|_| ())
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.remove(&self.index_service, index::NAME).map(|_| ())
     }
 }
 
@@ -297,40 +333,23 @@ fn absence(e: &CallError, address: Option<&str>) -> NoSecretService {
 impl Keychain for SecretService {
     fn store(&self, server_url: &str, cred: &Stored) -> Result<()> {
         let before = self.find(&self.service, server_url)?;
-        let _guard = self.lock()?;
-        let mut index = self.read_index()?;
-        // Replacing an item keeps its path, so an index entry naming the old username would
-        // still be trusted if we died (or the daemon did) before the index write below;
-        // drop it first: until the new entry is in, `list` reads the item itself.
-        if index
-            .get(server_url)
-            .is_some_and(|i| i.username != cred.username)
-        {
-            index.remove(server_url);
-            self.write_index(&index)?;
-        }
-        let path = self.write_over(
-            &before,
-            &self.service,
-            server_url,
-            &format!("Docker credentials for {server_url}"),
-            &cred.username,
-            cred.encode_for(server_url).expose(),
-        )?;
-        let new = Indexed {
-            username: cred.username.clone(),
-            path: path.as_str().to_string(),
+        let write = || {
+            self.write_over(
+                &before,
+                &self.service,
+                server_url,
+                &format!("Docker credentials for {server_url}"),
+                &cred.username,
+                cred.encode_for(server_url).expose(),
+            )
+            .map(|path| Some(path.as_str().to_string()))
         };
-        if index.get(server_url) != Some(&new) {
-            index.insert(server_url.to_string(), new);
-            self.write_index(&index)?;
-        }
-        Ok(())
+        index::store(self, server_url, &cred.username, write, || {})
     }
 
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
         self.read(&self.service, server_url)?
-            .map(|b| Stored::decode(b.expose()))
+            .map(|b| Stored::decode(b.expose()).map_err(|_| KeychainError::corrupt(BACKEND)))
             .transpose()
     }
 
@@ -339,30 +358,24 @@ impl Keychain for SecretService {
         if found.is_empty() {
             return Ok(false);
         }
-        let _guard = self.lock()?;
-        let mut existed = false;
-        for path in &found {
-            existed |= self
-                .client
-                .borrow_mut()
-                .delete(path)
-                .map_err(|e| self.err(e))?;
-        }
-        let mut index = self.read_index()?;
-        if index.remove(server_url).is_some() {
-            self.write_index(&index)?;
-        }
-        Ok(existed)
+        index::erase(self, server_url, || {
+            let mut existed = false;
+            for path in &found {
+                existed |= self
+                    .client
+                    .borrow_mut()
+                    .delete(path)
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(existed)
+        })
     }
 
     fn list(&self) -> Result<BTreeMap<String, String>> {
         let attrs = BTreeMap::from([("service", self.service.as_str())]);
         let unlocked = self.search_unlocked(&attrs)?;
-        let index = self.read_index()?;
-        let by_path: HashMap<&str, (&String, &Indexed)> = index
-            .iter()
-            .map(|(url, i)| (i.path.as_str(), (url, i)))
-            .collect();
+        let index = Index::read(self)?;
+        let by_path = index.by_item();
         let mut paths = unlocked;
         // Oldest first, so that the newest item of a key is inserted last and wins.
         newest_first(&mut paths);
@@ -377,7 +390,7 @@ impl Keychain for SecretService {
         let mut out = BTreeMap::new();
         for path in &paths {
             if let Some((url, indexed)) = by_path.get(path.as_str()) {
-                out.insert((*url).clone(), indexed.username.clone());
+                out.insert(url.to_string(), indexed.username.clone());
                 continue;
             }
             // Missing: erased between the search and the read.
@@ -407,26 +420,5 @@ impl Keychain for SecretService {
             out.insert(url, stored.username);
         }
         Ok(out)
-    }
-
-    fn get_internal(&self, name: &str) -> Result<Option<Secret<String>>> {
-        self.read(&self.internal, name)?
-            .map(|b| b.into_text().ok_or(KeychainError::CorruptCache))
-            .transpose()
-    }
-
-    fn set_internal(&self, name: &str, value: &Secret<String>) -> Result<()> {
-        self.write(
-            &self.internal,
-            name,
-            &format!("docker-credential-hub {name}"),
-            "",
-            value.expose().as_bytes(),
-        )
-        .map(|_| ())
-    }
-
-    fn erase_internal(&self, name: &str) -> Result<bool> {
-        self.remove(&self.internal, name)
     }
 }

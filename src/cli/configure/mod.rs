@@ -16,6 +16,7 @@
 
 mod apply;
 mod containers;
+mod migrate;
 mod plan;
 mod relocate;
 mod report;
@@ -25,7 +26,8 @@ mod wsl;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::NAME;
+use super::Failure;
+use super::args::{Arg, Args, is_help};
 use crate::docker_config::{self, Loaded};
 use crate::keychain::Backend;
 
@@ -42,66 +44,63 @@ pub const BACKUP_SUFFIX: &str = ".bak";
 const USAGE: &str =
     "usage: docker-credential-hub configure [--dry-run] [--undo] [--backend NAME] [--wsl]";
 
-/// Printed, already-reported failure.
-struct Failed;
+type Outcome = Result<(), Failure>;
 
-type Outcome = Result<(), Failed>;
-
-#[derive(Default)]
-struct Args {
+#[derive(Debug, Default)]
+struct Parsed {
     dry_run: bool,
     undo: bool,
     backend: Option<Backend>,
     wsl: bool,
+    help: bool,
 }
 
-fn parse_args(args: &[String]) -> Result<Option<Args>, ExitCode> {
-    let mut parsed = Args::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        match name {
-            "--dry-run" if inline.is_none() => parsed.dry_run = true,
-            "--undo" if inline.is_none() => parsed.undo = true,
-            "--wsl" if inline.is_none() => parsed.wsl = true,
-            "--backend" => {
-                let value = inline.or_else(|| it.next().cloned()).unwrap_or_default();
-                match Backend::parse(&value).filter(|b| b.exists_here()) {
-                    Some(b) => parsed.backend = Some(b),
-                    None => {
-                        eprintln!(
-                            "{NAME} configure: --backend needs one of {}; {USAGE}",
-                            Backend::choices()
-                        );
-                        return Err(ExitCode::from(2));
+fn parse_args(list: &[String]) -> Result<Parsed, Failure> {
+    let mut parsed = Parsed::default();
+    let mut args = Args::new(list);
+    while let Some(arg) = args.next() {
+        if is_help(&arg) {
+            parsed.help = true;
+            continue;
+        }
+        match arg {
+            Arg::Opt { name, attached } => match (name.as_str(), attached) {
+                ("--dry-run", false) => parsed.dry_run = true,
+                ("--undo", false) => parsed.undo = true,
+                ("--wsl", false) => parsed.wsl = true,
+                ("--backend", _) => {
+                    let value = args.value().unwrap_or_default();
+                    match Backend::parse(&value).filter(|b| b.exists_here()) {
+                        Some(b) => parsed.backend = Some(b),
+                        None => {
+                            return Err(Failure::usage(format!(
+                                "--backend needs one of {}; {USAGE}",
+                                Backend::choices()
+                            )));
+                        }
                     }
                 }
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}\n\n{}", HELP.trim());
-                return Ok(None);
-            }
-            // Not echoed: people paste passwords in odd places.
-            _ => {
-                eprintln!("{NAME} configure: unknown argument; {USAGE}");
-                return Err(ExitCode::from(2));
-            }
+                // Not echoed: people paste passwords in odd places.
+                _ => return Err(Failure::usage(format!("unknown argument; {USAGE}"))),
+            },
+            Arg::Positional => return Err(Failure::usage(format!("unknown argument; {USAGE}"))),
         }
     }
-    Ok(Some(parsed))
+    Ok(parsed)
 }
 
 pub fn run(args: &[String]) -> ExitCode {
-    let args = match parse_args(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(code) => return code,
-    };
+    super::finish(Some("configure"), configure(args))
+}
+
+fn configure(args: &[String]) -> Outcome {
+    let args = parse_args(args)?;
+    if args.help {
+        println!("{USAGE}\n\n{}", HELP.trim());
+        return Ok(());
+    }
     crate::process::harden();
-    let outcome = match (&args.backend, args.undo, args.wsl) {
+    match (&args.backend, args.undo, args.wsl) {
         (Some(_), true, _) => Err(fail("--backend and --undo cannot be combined")),
         (Some(_), _, true) => Err(fail("--backend and --wsl cannot be combined")),
         (Some(backend), false, false) => relocate::run(*backend, args.dry_run),
@@ -109,10 +108,6 @@ pub fn run(args: &[String]) -> ExitCode {
         (None, true, _) => undo::run(args.dry_run),
         (None, false, true) => wsl::run(args.dry_run),
         (None, false, false) => apply::run(args.dry_run),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failed) => ExitCode::from(1),
     }
 }
 
@@ -135,9 +130,8 @@ pub fn containers_status() -> Option<(bool, String)> {
     containers::status()
 }
 
-fn fail(line: impl std::fmt::Display) -> Failed {
-    eprintln!("{NAME} configure: {line}");
-    Failed
+fn fail(line: impl std::fmt::Display) -> Failure {
+    Failure::new(line)
 }
 
 fn unchanged_hint(path: &Path) -> String {
@@ -158,7 +152,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// directory it would be created in belongs to someone else: root-only credentials could end
 /// up in a file they read, and root-owned directories would lock them out of their own
 /// docker. Nothing is created or changed then.
-fn load() -> Result<Loaded, Failed> {
+fn load() -> Result<Loaded, Failure> {
     let path = docker_config::config_path().map_err(fail)?;
     crate::trust::place_to_write(&path, docker_config::CONFIG_JSON).map_err(fail)?;
     docker_config::load(&path).map_err(fail)
@@ -190,16 +184,26 @@ mod tests {
 
     #[test]
     fn arguments_parse_and_unknown_ones_are_not_echoed() {
-        let a = parse_args(&["--dry-run".into(), "--backend=keyutils".into()]);
+        let args = |list: &[&str]| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            parse_args(&list)
+        };
         if cfg!(target_os = "linux") {
-            let a = a.ok().flatten().unwrap();
+            let a = args(&["--dry-run", "--backend=keyutils"]).unwrap();
             assert!(a.dry_run && a.backend == Some(Backend::Keyutils));
         }
-        let a = parse_args(&["--wsl".into(), "--dry-run".into()]);
-        let a = a.ok().flatten().unwrap();
+        let a = args(&["--wsl", "--dry-run"]).unwrap();
         assert!(a.wsl && a.dry_run && !a.undo);
-        assert!(parse_args(&["--wsl=yes".into()]).is_err());
-        assert!(parse_args(&["hunter2".into()]).is_err());
-        assert!(parse_args(&["--backend".into(), "nope".into()]).is_err());
+        assert!(args(&["--help"]).unwrap().help);
+        for bad in [
+            &["--wsl=yes"][..],
+            &["hunter2"],
+            &["--backend", "nope"],
+            &["-hunter2"],
+        ] {
+            let e = args(bad).unwrap_err();
+            assert_eq!(e.code, 2);
+            assert!(!e.lines.concat().contains("unter2"), "{e:?}");
+        }
     }
 }

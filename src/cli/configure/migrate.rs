@@ -7,12 +7,12 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use crate::cli::explain;
 use crate::docker_config;
-use crate::hub::HUB_JWT;
-use crate::keychain::{Keychain, KeychainError, Stored};
+use crate::hub::cache;
+use crate::keychain::{KeychainError, Opened, Stored};
 use crate::protocol::TOKEN_USERNAME;
 use crate::protocol::client::{self, CallError, HELPER_PREFIX};
-use crate::registry;
 
 /// Where a credential was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +182,7 @@ pub fn detected_default_store() -> Option<String> {
 /// Why a credential did not move.
 #[derive(Debug, thiserror::Error)]
 pub enum MoveError {
-    #[error(transparent)]
+    #[error("{}", explain(.0))]
     Keychain(#[from] KeychainError),
     #[error(
         "the keychain returned a different value when read back; run `docker-credential-hub doctor`"
@@ -196,7 +196,8 @@ pub enum MoveError {
 
 /// Store one credential and read it back. Only a credential that reads back identical
 /// counts as moved.
-pub fn store_verified(kc: &dyn Keychain, found: &Found) -> Result<(), MoveError> {
+pub fn store_verified(opened: &Opened, found: &Found) -> Result<(), MoveError> {
+    let kc = opened.creds.as_ref();
     kc.store(&found.key, &found.cred)?;
     match kc.get(&found.key)? {
         Some(back) if back == found.cred => {}
@@ -204,9 +205,7 @@ pub fn store_verified(kc: &dyn Keychain, found: &Found) -> Result<(), MoveError>
         None => return Err(MoveError::Missing),
     }
     // As `store` does: a cached Hub JWT may belong to another account.
-    if registry::is_hub_alias(&found.key) {
-        kc.erase_internal(HUB_JWT)?;
-    }
+    cache::invalidate(opened.internal.as_ref(), &found.key)?;
     Ok(())
 }
 
@@ -287,36 +286,48 @@ mod tests {
 
     #[test]
     fn store_verified_keeps_only_what_reads_back_and_drops_a_hub_token() {
+        use crate::hub::HUB_JWT;
         use crate::keychain::memory::Memory;
-        use crate::secret::Secret;
-        let kc = Memory::default();
-        kc.set_internal(HUB_JWT, &Secret::new("old.jwt.value".into()))
+        use crate::keychain::{Backend, Kind};
+        let opened = Opened {
+            creds: Box::new(Memory::default()),
+            internal: Box::new(Memory::default()),
+        };
+        let cached = || opened.internal.get(HUB_JWT).unwrap().is_some();
+        opened
+            .internal
+            .store(HUB_JWT, &Stored::new("alice", "old.jwt.value"))
             .unwrap();
         let other = Found {
             key: "ghcr.io".into(),
             cred: Stored::new("bob", "pw"),
             origin: Origin::Auths,
         };
-        store_verified(&kc, &other).unwrap();
-        assert_eq!(kc.get("ghcr.io").unwrap(), Some(Stored::new("bob", "pw")));
-        assert!(kc.get_internal(HUB_JWT).unwrap().is_some(), "not a Hub key");
+        store_verified(&opened, &other).unwrap();
+        assert_eq!(
+            opened.creds.get("ghcr.io").unwrap(),
+            Some(Stored::new("bob", "pw"))
+        );
+        assert!(cached(), "not a Hub key");
         let hub = Found {
             key: "docker.io".into(),
             cred: Stored::new("alice", "pw2"),
             origin: Origin::Helper("pass".into()),
         };
-        store_verified(&kc, &hub).unwrap();
-        assert!(
-            kc.get_internal(HUB_JWT).unwrap().is_none(),
-            "a cached Hub JWT may belong to another account"
-        );
+        store_verified(&opened, &hub).unwrap();
+        assert!(!cached(), "a cached Hub JWT may belong to another account");
 
-        *kc.fail.borrow_mut() = Some(|| KeychainError::SecretServiceLocked);
-        let err = store_verified(&kc, &other).unwrap_err();
-        assert!(
-            matches!(err, MoveError::Keychain(KeychainError::SecretServiceLocked)),
-            "{err:?}"
-        );
+        let failing = Memory::default();
+        *failing.fail.borrow_mut() = Some(|| {
+            KeychainError::new(Backend::Pass, Kind::Locked, std::io::Error::other("locked"))
+        });
+        let opened = Opened {
+            creds: Box::new(failing),
+            internal: Box::new(Memory::default()),
+        };
+        let err = store_verified(&opened, &other).unwrap_err();
+        assert!(matches!(err, MoveError::Keychain(_)), "{err:?}");
+        assert_eq!(err.to_string(), "locked");
     }
 
     #[test]

@@ -4,19 +4,23 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::configure::{CREDS_STORE, WSL_CREDS_STORE};
+use super::args::{Arg, Args, is_help};
+use super::configure::{CREDS_STORE, WSL_CREDS_STORE};
+use super::{Failure, explain, finish};
 use crate::deadline::Deadline;
 use crate::docker_config;
 use crate::hub::{self, CachedJwt, cached_jwt_status};
 use crate::keychain::{
-    self, Backend, Keychain, KeychainError, NoSecretService, Reason, Requested, Selection,
+    self, Backend, Keychain, KeychainError, Kind, NoSecretService, Opened, ProbeError, Reason,
+    Requested, Selection,
 };
 use crate::protocol;
 use crate::protocol::client::{self, HELPER_PREFIX};
+use crate::registry::HUB_KEY;
 use crate::secret::Secret;
-use crate::{NAME, settings};
+use crate::{NAME, clock, settings};
 
 const USAGE: &str = "usage: docker-credential-hub doctor [--network]";
 
@@ -53,20 +57,25 @@ impl Report {
 }
 
 pub fn run(args: &[String]) -> ExitCode {
+    finish(Some("doctor"), doctor(args))
+}
+
+fn doctor(list: &[String]) -> Result<(), Failure> {
     let mut network = false;
-    for arg in args {
-        match arg.as_str() {
-            "--network" => network = true,
-            "-h" | "--help" => {
-                println!(
-                    "{USAGE}\n\nChecks which binary docker runs, config.json, the keychain (with a write/read/delete probe)\nand the cached Hub JWT; --network also asks the Docker Hub API whether it answers and\nreads the pull quota of the stored account (or of anonymous pulls) from the registry."
-                );
-                return ExitCode::SUCCESS;
-            }
-            _ => {
-                eprintln!("{NAME} doctor: unknown argument; {USAGE}");
-                return ExitCode::from(2);
-            }
+    let mut args = Args::new(list);
+    while let Some(arg) = args.next() {
+        if is_help(&arg) {
+            println!(
+                "{USAGE}\n\nChecks which binary docker runs, config.json, the keychain (with a write/read/delete probe)\nand the cached Hub JWT; --network also asks the Docker Hub API whether it answers and\nreads the pull quota of the stored account (or of anonymous pulls) from the registry."
+            );
+            return Ok(());
+        }
+        match arg {
+            Arg::Opt {
+                name,
+                attached: false,
+            } if name == "--network" => network = true,
+            _ => return Err(Failure::usage(format!("unknown argument; {USAGE}"))),
         }
     }
     // It opens the keychain and reads a test entry back, like every command that holds a
@@ -81,18 +90,18 @@ pub fn run(args: &[String]) -> ExitCode {
     check_containers(&mut r);
     let deadline = Deadline::after(settings::timeout());
     check_record(&mut r);
-    let kc = check_keychain(&mut r, &deadline);
-    if let Some(kc) = kc.as_deref() {
+    let opened = check_keychain(&mut r, &deadline);
+    if let Some(opened) = &opened {
         deadline.renew();
-        check_probe(&mut r, kc);
+        check_probe(&mut r, opened.internal.as_ref());
         deadline.renew();
-        check_jwt(&mut r, kc);
+        check_jwt(&mut r, opened.internal.as_ref());
     }
     if network {
         check_network(&mut r);
         // The quota check reads the stored Hub credential after the ping's wait.
         deadline.renew();
-        check_pull_quota(&mut r, kc.as_deref());
+        check_pull_quota(&mut r, opened.as_ref().map(|o| o.creds.as_ref()));
     }
     if r.failures == 0 {
         println!(
@@ -103,10 +112,10 @@ pub fn run(args: &[String]) -> ExitCode {
                 ""
             }
         );
-        ExitCode::SUCCESS
+        Ok(())
     } else {
         println!("{NAME} doctor: {} check(s) failed", r.failures);
-        ExitCode::from(1)
+        Err(Failure::quiet())
     }
 }
 
@@ -129,9 +138,22 @@ fn check_network(r: &mut Report) {
 }
 
 /// The pull quota of the stored Hub account (or of anonymous pulls from here), read as
-/// Docker documents it; a service that fails is one line, and the checks go on.
+/// Docker documents it; a service that fails is one line, and the checks go on. Without a
+/// keychain the check is anonymous.
 fn check_pull_quota(r: &mut Report, kc: Option<&dyn Keychain>) {
-    match hub::pull_quota(kc, settings::timeout()) {
+    let stored = match kc.map(|kc| kc.get(HUB_KEY)).transpose() {
+        Ok(stored) => stored.flatten(),
+        Err(e) => {
+            return r.line(
+                Status::Warn,
+                format!(
+                    "pull quota: cannot check it: cannot read the stored Docker Hub credentials: {} — fix: {NETWORK_FIX}",
+                    explain(&e)
+                ),
+            );
+        }
+    };
+    match hub::pull_quota(stored.as_ref(), settings::timeout()) {
         Ok(q) if q.exhausted() => r.line(
             Status::Warn,
             format!(
@@ -153,12 +175,12 @@ fn check_pull_quota(r: &mut Report, kc: Option<&dyn Keychain>) {
         ),
         Err(hub::HubError::Unavailable(m)) => r.line(
             Status::Warn,
-            format!(
-                "pull quota: cannot check it: {m} — fix: check the network connection, HTTPS_PROXY/NO_PROXY, DOCKER_HUB_AUTH_URL and DOCKER_HUB_REGISTRY_URL"
-            ),
+            format!("pull quota: cannot check it: {m} — fix: {NETWORK_FIX}"),
         ),
     }
 }
+
+const NETWORK_FIX: &str = "check the network connection, HTTPS_PROXY/NO_PROXY, DOCKER_HUB_AUTH_URL and DOCKER_HUB_REGISTRY_URL";
 
 const AUTH_CONFIG_VAR: &str = "DOCKER_AUTH_CONFIG";
 
@@ -431,7 +453,9 @@ fn wsl_line(distro: &str, creds_store: Option<&str>) -> (Status, String) {
 /// The Credential Manager cannot persist in network and SSH logon sessions: say so in
 /// doctor's words, with the fix, instead of a bare probe failure.
 fn no_logon_session_line(e: &KeychainError) -> Option<String> {
-    e.no_logon_session().then(|| {
+    let no_session =
+        e.kind() == Kind::Unavailable && e.backend() == Some(Backend::WindowsCredentialManager);
+    no_session.then(|| {
         format!(
             "logon session: this is a network or SSH logon session, where the Windows Credential Manager cannot keep credentials (ERROR_NO_SUCH_LOGON_SESSION) — fix: run `{NAME} configure --backend dpapi` to keep them in files encrypted for your Windows account"
         )
@@ -440,7 +464,7 @@ fn no_logon_session_line(e: &KeychainError) -> Option<String> {
 
 /// podman, skopeo and buildah ignore credsStore: are they wired to this helper?
 fn check_containers(r: &mut Report) {
-    match crate::configure::containers_status() {
+    match super::configure::containers_status() {
         Some((true, line)) => r.line(Status::Ok, line),
         Some((false, line)) => r.line(Status::Warn, line),
         None => {}
@@ -492,13 +516,13 @@ fn check_record(r: &mut Report) {
 }
 
 /// The backend, why it was chosen, and what to do when it will not last.
-fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychain>> {
+fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Opened> {
     match keychain::open(deadline) {
         Err(e) => {
-            r.line(Status::Fail, format!("keychain: {e}"));
+            r.line(Status::Fail, format!("keychain: {}", explain(&e)));
             None
         }
-        Ok((kc, sel)) => {
+        Ok((opened, sel)) => {
             if sel.volatile() {
                 r.line(
                     Status::Warn,
@@ -523,18 +547,14 @@ fn check_keychain(r: &mut Report, deadline: &Deadline) -> Option<Box<dyn Keychai
                     format!("pass store: not used, because {problem} — fix: {fix}"),
                 );
             }
-            Some(kc)
+            Some(opened)
         }
     }
 }
 
 /// The password store in use and the key it encrypts for.
 fn pass_store_line() -> String {
-    let dir = std::env::var_os("PASSWORD_STORE_DIR")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| crate::paths::home_dir().map(|h| h.join(".password-store")))
-        .unwrap_or_default();
+    let dir = keychain::pass_store_dir().unwrap_or_default();
     let gpg_id = crate::trust::Expect::file("the password store's .gpg-id");
     let key = crate::trust::read_file(&dir.join(".gpg-id"), gpg_id, 64 * 1024)
         .ok()
@@ -580,46 +600,49 @@ fn volatile_fix(sel: &Selection) -> String {
     fix + &headless
 }
 
-/// Write, read back and delete a throwaway internal entry, timed.
-fn check_probe(r: &mut Report, kc: &dyn Keychain) {
+/// Write, read back and delete a throwaway entry of the internal keychain, timed.
+fn check_probe(r: &mut Report, internal: &dyn Keychain) {
     let name = format!("doctor-probe-{}", std::process::id());
-    let value = Secret::new(format!(
-        "doctor-probe-{}-{:?}",
-        std::process::id(),
-        Instant::now()
-    ));
-    let start = Instant::now();
-    if let Err(e) = kc.set_internal(&name, &value) {
-        let line = no_logon_session_line(&e)
-            .unwrap_or_else(|| format!("probe: cannot write a test entry: {e}"));
-        return r.line(Status::Fail, line);
-    }
-    let back = kc.get_internal(&name);
-    let erased = kc.erase_internal(&name);
-    let took = start.elapsed();
-    match (back, erased) {
-        (Err(e), _) => r.line(Status::Fail, format!("probe: cannot read a test entry back: {e}")),
-        (Ok(v), _) if v.as_ref() != Some(&value) => r.line(
-            Status::Fail,
-            format!("probe: a test entry read back wrong or missing — fix: run `{NAME} doctor` again; if it persists, the keychain is not keeping what it is given"),
-        ),
-        (Ok(_), Err(e)) => r.line(Status::Fail, format!("probe: cannot delete a test entry: {e}")),
-        (Ok(_), Ok(_)) => r.line(
+    match keychain::probe(internal, &name) {
+        Ok(took) => r.line(
             Status::Ok,
             format!(
                 "probe: wrote, read back and deleted a test entry in {:.1} ms",
                 took.as_secs_f64() * 1000.0
             ),
         ),
+        Err(ProbeError::Write(e)) => {
+            let line = no_logon_session_line(&e)
+                .unwrap_or_else(|| format!("probe: cannot write a test entry: {}", explain(&e)));
+            r.line(Status::Fail, line)
+        }
+        Err(ProbeError::Read(e)) => r.line(
+            Status::Fail,
+            format!("probe: cannot read a test entry back: {}", explain(&e)),
+        ),
+        Err(ProbeError::Differs) => r.line(
+            Status::Fail,
+            format!("probe: a test entry read back wrong or missing — fix: run `{NAME} doctor` again; if it persists, the keychain is not keeping what it is given"),
+        ),
+        Err(ProbeError::Delete(e)) => r.line(
+            Status::Fail,
+            format!("probe: cannot delete a test entry: {}", explain(&e)),
+        ),
     }
 }
 
-fn check_jwt(r: &mut Report, kc: &dyn Keychain) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    match cached_jwt_status(kc) {
+fn check_jwt(r: &mut Report, internal: &dyn Keychain) {
+    let now = clock::now_unix();
+    let status = match cached_jwt_status(internal) {
+        Ok(status) => status,
+        Err(e) => {
+            return r.line(
+                Status::Fail,
+                format!("cached Hub JWT: cannot read it: {}", explain(&e)),
+            );
+        }
+    };
+    match status {
         CachedJwt::Absent => r.line(
             Status::Info,
             format!("cached Hub JWT: none (`{NAME} login` or `docker login` gets one)"),
@@ -649,11 +672,10 @@ fn check_jwt(r: &mut Report, kc: &dyn Keychain) {
             Status::Warn,
             format!("cached Hub JWT: malformed — fix: run `{NAME} token` (it replaces it) or `{NAME} login`"),
         ),
-        CachedJwt::Error(e) => r.line(Status::Fail, format!("cached Hub JWT: cannot read it: {e}")),
     }
 }
 
-/// `2025-03-01 12:00:00 UTC`, without pulling in a date crate.
+/// `2025-03-01 12:00:00 UTC`.
 fn utc(unix: u64) -> String {
     let Ok(ts) = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX)) else {
         return format!("{unix} (Unix time, beyond the calendar)");
@@ -675,16 +697,12 @@ mod tests {
 
     #[test]
     fn no_logon_session_is_one_doctor_line_with_the_dpapi_fix() {
-        let e = KeychainError::NoLogonSession {
-            backend: Backend::WindowsCredentialManager,
-            cause: "Windows ERROR_NO_SUCH_LOGON_SESSION".into(),
-        };
-        let recorded = KeychainError::Recorded {
-            backend: Backend::WindowsCredentialManager,
-            path: "backend".into(),
-            source: Box::new(e),
-        };
-        for e in [&recorded, recorded_source(&recorded)] {
+        use crate::keychain::WindowsError;
+        let cause = || "Windows ERROR_NO_SUCH_LOGON_SESSION".to_string();
+        let e: KeychainError = WindowsError::NoLogonSession { cause: cause() }.into();
+        let recorded: KeychainError = WindowsError::NoLogonSession { cause: cause() }.into();
+        let recorded = recorded.in_record_for_test(Backend::WindowsCredentialManager, "backend");
+        for e in [&e, &recorded] {
             let line = no_logon_session_line(e).expect("a logon-session line");
             assert!(!line.contains('\n'), "{line}");
             assert!(line.contains("network or SSH logon session"), "{line}");
@@ -693,18 +711,11 @@ mod tests {
                 "{line}"
             );
         }
-        let other = KeychainError::NativeFailed {
-            backend: Backend::WindowsCredentialManager,
+        let other: KeychainError = WindowsError::Failed {
             cause: "Windows error code 5".into(),
-        };
-        assert_eq!(no_logon_session_line(&other), None);
-    }
-
-    fn recorded_source(e: &KeychainError) -> &KeychainError {
-        match e {
-            KeychainError::Recorded { source, .. } => source,
-            e => e,
         }
+        .into();
+        assert_eq!(no_logon_session_line(&other), None);
     }
 
     #[test]

@@ -3,27 +3,38 @@
 //! credential and its aliases, docker's web-login tokens and the cached JWT all go, and the
 //! web login's refresh token is revoked at Docker's login service.
 
-use std::process::ExitCode;
-
-use anyhow::{Context, anyhow};
-
-use super::cli::{fail, open_keychain};
-use super::{cache, oauth};
+use super::args::{Args, is_help};
+use super::{Explained, Failure, finish, open_keychain};
+use crate::hub::{cache, oauth};
 use crate::registry::{self, ACCESS_TOKEN_KEY, HUB_KEY, REFRESH_TOKEN_KEY};
 use crate::{NAME, settings, trace};
 
-pub fn logout(args: &[String]) -> ExitCode {
-    if !args.is_empty() {
-        return fail(&anyhow!("logout takes no arguments (usage: {NAME} logout)"));
+const USAGE: &str = "Usage: docker-credential-hub logout
+
+Does for Docker Hub what `docker logout` does: removes the credential stored under
+https://index.docker.io/v1/ and its aliases (docker.io, ...), docker's web-login tokens and the
+cached Hub token, revoking the web login's refresh token first, and says on one line what
+it removed.";
+
+pub fn logout(args: &[String]) -> std::process::ExitCode {
+    finish(None, run(args))
+}
+
+fn run(list: &[String]) -> Result<(), Failure> {
+    let mut args = Args::new(list);
+    if let Some(arg) = args.next() {
+        if is_help(&arg) && args.next().is_none() {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        return Err(Failure::new(format!(
+            "logout takes no arguments (usage: {NAME} logout)"
+        )));
     }
     crate::process::harden();
-    match run_logout() {
-        Ok(removed) => {
-            println!("{}", removed.summary());
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    let removed = run_logout()?;
+    println!("{}", removed.summary());
+    Ok(())
 }
 
 /// What a logout removed.
@@ -73,7 +84,8 @@ impl Removed {
 }
 
 fn run_logout() -> anyhow::Result<Removed> {
-    let (kc, _, deadline) = open_keychain()?;
+    let (opened, _, deadline) = open_keychain()?;
+    let kc = opened.creds.as_ref();
     // Best effort: a refresh finishing after us would cache a token for a logged-out user.
     let _lock = cache::lock(settings::timeout()).ok();
     let what = "cannot remove the Docker Hub credentials";
@@ -81,7 +93,7 @@ fn run_logout() -> anyhow::Result<Removed> {
     // Revoked while it is still in the keychain (docker/cli erases it first), so that a
     // logout interrupted here can be run again and still revoke it. A failed revoke is a
     // warning, and the entries go all the same.
-    if let Some(refresh) = kc.get(REFRESH_TOKEN_KEY).context(what)? {
+    if let Some(refresh) = kc.get(REFRESH_TOKEN_KEY).explained(what)? {
         if oauth::split(refresh.secret.expose()).is_some() {
             match oauth::revoke(&refresh.secret, settings::timeout()) {
                 Ok(at) => removed.revoked_at = Some(at),
@@ -94,18 +106,18 @@ fn run_logout() -> anyhow::Result<Removed> {
             trace!("the stored refresh token is not in docker's form: removed, not revoked");
         }
     }
-    if kc.erase(HUB_KEY).context(what)? {
+    if kc.erase(HUB_KEY).explained(what)? {
         removed.keys.push(HUB_KEY.into());
     }
-    for key in kc.list().context(what)?.keys() {
-        if registry::is_hub_alias(key) && kc.erase(key).context(what)? {
+    for key in kc.list().explained(what)?.keys() {
+        if registry::is_hub_alias(key) && kc.erase(key).explained(what)? {
             removed.keys.push(key.clone());
         }
     }
     for key in [ACCESS_TOKEN_KEY, REFRESH_TOKEN_KEY] {
-        removed.web_login |= kc.erase(key).context(what)?;
+        removed.web_login |= kc.erase(key).explained(what)?;
     }
-    removed.jwt = cache::clear(kc.as_ref()).context(what)?;
+    removed.jwt = cache::clear(opened.internal.as_ref()).explained(what)?;
     Ok(removed)
 }
 

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use super::{CREDS_STORE, Failed, Outcome, fail, unchanged_hint};
+use super::migrate::{self, Found};
+use super::{CREDS_STORE, Failure, Outcome, fail, unchanged_hint};
 use crate::NAME;
 use crate::docker_config::{self, Loaded};
 use crate::keychain::{self, Requested, Selection};
-use crate::migrate::{self, Found};
 use crate::protocol::client;
 
 /// How hard to try the previous helper: the configured credsStore must work (docker
@@ -77,7 +77,7 @@ pub fn check_on_path(path: &Path) -> Outcome {
 }
 
 /// The keychain that forgets at reboot must not silently take the only copy of
-/// plaintext credentials. Choosing it explicitly is the user's call.
+/// plaintext credentials. Choosing it explicitly is the user's call (then it warns).
 pub fn check_volatile(selection: &Selection, plain: &[Found], path: &Path) -> Outcome {
     if !selection.volatile() {
         return Ok(());
@@ -94,9 +94,6 @@ pub fn check_volatile(selection: &Selection, plain: &[Found], path: &Path) -> Ou
             unchanged_hint(path)
         )));
     }
-    eprintln!(
-        "{NAME} configure: warning: credentials will be kept in the kernel keyring and will not survive a reboot ({selection}); run `{NAME} doctor` for a persistent setup"
-    );
     Ok(())
 }
 
@@ -119,7 +116,7 @@ pub fn merge(from_old: Vec<Found>, plain: Vec<Found>) -> (Vec<Found>, Vec<(Found
 }
 
 /// A credsStore value that is not a helper name cannot be read from.
-pub fn check_helper_name(old: &Option<(String, Need)>, path: &Path) -> Result<(), Failed> {
+pub fn check_helper_name(old: &Option<(String, Need)>, path: &Path) -> Result<(), Failure> {
     match old {
         Some((name, _)) if !client::valid_helper_name(name) => Err(fail(format!(
             "\"credsStore\": \"{name}\" is not a helper name (docker runs docker-credential-<name>); fix it in {} and run configure again",
@@ -131,9 +128,9 @@ pub fn check_helper_name(old: &Option<(String, Need)>, path: &Path) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    use super::super::migrate::Origin;
     use super::*;
     use crate::keychain::Stored;
-    use crate::migrate::Origin;
 
     fn found(key: &str, user: &str, secret: &str, origin: Origin) -> Found {
         Found {

@@ -1,12 +1,12 @@
 //! What `configure` did, or would do (`--dry-run`), on stdout.
 
 use super::containers::Wiring;
+use super::migrate::{Found, Origin};
 use super::plan::Need;
-use super::{BACKUP_SUFFIX, CREDS_STORE, Failed, Outcome, quoted, sibling};
+use super::{BACKUP_SUFFIX, CREDS_STORE, Failure, Outcome, quoted, sibling};
 use crate::NAME;
 use crate::docker_config::{self, Loaded};
 use crate::keychain::Selection;
-use crate::migrate::{Found, Origin};
 use crate::protocol::{TOKEN_USERNAME, client};
 use crate::settings;
 
@@ -89,7 +89,7 @@ pub fn dry_run(
         selection.backend.name(),
     );
     let mut old_keys = Vec::new();
-    let mut failed = false;
+    let mut would_fail = None;
     if let Some((name, need)) = old {
         match client::helper_list(&name, settings::timeout()) {
             Ok(list) => {
@@ -106,8 +106,7 @@ pub fn dry_run(
                 }
             }
             Err(e) if need == Need::Required => {
-                eprintln!("{NAME} configure: configure would fail: {e}");
-                failed = true;
+                would_fail = Some(Failure::new(format!("configure would fail: {e}")));
             }
             Err(e) => eprintln!(
                 "{NAME} configure: warning: docker's default store could not be read ({e}); credentials it may hold would not move"
@@ -146,5 +145,5 @@ pub fn dry_run(
         );
     }
     containers(&super::containers::planned(), true);
-    if failed { Err(Failed) } else { Ok(()) }
+    would_fail.map_or(Ok(()), Err)
 }

@@ -8,11 +8,11 @@
 
 use std::path::Path;
 
+use super::migrate::{self, Found};
 use super::plan::{self, Need};
-use super::{CREDS_STORE, Failed, Outcome, WSL_CREDS_STORE, apply, fail, load, unchanged_hint};
+use super::{CREDS_STORE, Failure, Outcome, WSL_CREDS_STORE, apply, fail, load, unchanged_hint};
 use crate::NAME;
 use crate::docker_config;
-use crate::migrate::{self, Found};
 use crate::protocol::client::{self, HELPER_PREFIX};
 use crate::settings;
 
@@ -85,8 +85,8 @@ fn move_to_windows(moves: &[Found], path: &Path) -> Outcome {
     let mut done: Vec<&str> = Vec::new();
     for found in moves {
         if let Err(e) = store_verified(found) {
-            eprintln!(
-                "{NAME} configure: cannot move {} from {} to the Windows store: {e}",
+            let problem = format!(
+                "cannot move {} from {} to the Windows store: {e}",
                 found.describe(),
                 found.origin.describe()
             );
@@ -102,7 +102,8 @@ fn move_to_windows(moves: &[Found], path: &Path) -> Outcome {
             return Err(fail(format!(
                 "{}; {kept}; fix the problem above (`{EXE} doctor` from Windows explains the store) and run configure --wsl again",
                 unchanged_hint(path)
-            )));
+            ))
+            .after([problem]));
         }
         done.push(&found.key);
     }
@@ -189,8 +190,7 @@ fn dry_run_report(
                 }
             }
             Err(e) if need == Need::Required => {
-                eprintln!("{NAME} configure: configure --wsl would fail: {e}");
-                return Err(Failed);
+                return Err(Failure::new(format!("configure --wsl would fail: {e}")));
             }
             Err(e) => eprintln!(
                 "{NAME} configure: warning: docker's default store could not be read ({e}); credentials it may hold would not move"

@@ -1,23 +1,21 @@
-//! `login` and `token`: the human-facing Hub commands (errors go to stderr); `logout` is
-//! in `logout.rs`.
+//! `login`: log in to Docker Hub, store the credentials under docker's Hub key and cache
+//! the Hub JWT. Passwords and codes never come from argv.
 
-use std::io::{Read, Write};
-use std::process::ExitCode;
+use std::io::Read;
 
 use anyhow::{Context, anyhow, bail};
 
-use super::client::{Hub, HubError};
-use super::login::{self, LoginError, SecondFactor};
-pub use super::logout::logout;
-use super::{cache, stored_hub_credentials, tty};
-use crate::deadline::Deadline;
-use crate::keychain::{self, Keychain, Stored};
-use crate::protocol::TOKEN_USERNAME;
-use crate::registry::{ACCESS_TOKEN_KEY, HUB_KEY};
+use super::args::{Arg, Args, is_help};
+use super::{Explained, Failure, finish, open_keychain, warn_if_volatile};
+use crate::hub::client::Hub;
+use crate::hub::login::{self, LoginError, SecondFactor};
+use crate::hub::{cache, tty};
+use crate::keychain::Stored;
+use crate::registry::HUB_KEY;
 use crate::secret::Secret;
 use crate::{NAME, settings};
 
-const LOGIN_USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--create-token [--scopes S,...]]
+const USAGE: &str = "Usage: docker-credential-hub login [--username USER] [--password-stdin] [--create-token [--scopes S,...]]
 
 Log in to Docker Hub: stores the credentials under https://index.docker.io/v1/ (for docker
 pull/push) and caches a Hub API token (for `docker-credential-hub token`).
@@ -41,23 +39,6 @@ const DEFAULT_SCOPES: [&str; 2] = ["repo:read", "repo:write"];
 /// The largest password or token `--password-stdin` accepts.
 const MAX_PASSWORD: u64 = 64 * 1024;
 
-/// One line on stderr: the failure, then its causes, each of which ends in the fix.
-pub(super) fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("{NAME}: {e:#}");
-    ExitCode::from(1)
-}
-
-/// Open the keychain with its calls bounded by a deadline, which the caller renews after
-/// anything that takes its own time (a Hub login, a prompt).
-pub(super) fn open_keychain() -> anyhow::Result<(Box<dyn Keychain>, keychain::Selection, Deadline)>
-{
-    let deadline = Deadline::after(settings::timeout());
-    let (kc, selection) = keychain::open(&deadline).context("cannot open the keychain")?;
-    Ok((kc, selection, deadline))
-}
-
-// ---------------------------------------------------------------------------------- login
-
 #[derive(Default)]
 struct LoginArgs {
     username: Option<String>,
@@ -69,31 +50,34 @@ struct LoginArgs {
 
 /// Parse `login`'s arguments. Error messages never repeat a value: a mistyped command
 /// line may hold a password.
-fn parse_login_args(args: &[String]) -> anyhow::Result<LoginArgs> {
+fn parse_login_args(list: &[String]) -> anyhow::Result<LoginArgs> {
+    const ACCEPTS: &str = "--username USER, --password-stdin, --create-token and --scopes";
     let mut parsed = LoginArgs::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
+    let mut args = Args::new(list);
+    while let Some(arg) = args.next() {
+        if is_help(&arg) {
+            parsed.help = true;
+            continue;
+        }
+        let Arg::Opt { name, attached } = arg else {
+            bail!(
+                "unexpected argument (not shown, in case it is a secret); `{NAME} login` takes no positional arguments and never a password: use --password-stdin or the prompt"
+            );
         };
-        let mut value = |flag: &str| -> anyhow::Result<String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| anyhow!("{flag} needs a value; see `{NAME} login --help`"))
-        };
-        match name {
-            "-h" | "--help" => parsed.help = true,
-            "-u" | "--username" => parsed.username = Some(value("--username")?),
-            "--otp" => bail!(
+        let needs_value = |flag: &str| anyhow!("{flag} needs a value; see `{NAME} login --help`");
+        match (name.as_str(), attached) {
+            ("-u" | "--username", _) => {
+                parsed.username = Some(args.value().ok_or_else(|| needs_value("--username"))?);
+            }
+            ("--otp", _) => bail!(
                 "--otp is not accepted: a code on the command line shows up in `ps`; run `{OTP_ENV}=CODE {NAME} login ...`, or let `{NAME} login` ask for it on the terminal"
             ),
-            "--password-stdin" if inline.is_none() => parsed.password_stdin = true,
-            "--create-token" if inline.is_none() => parsed.create_token = true,
-            "--scopes" => {
-                let scopes: Vec<String> = value("--scopes")?
+            ("--password-stdin", false) => parsed.password_stdin = true,
+            ("--create-token", false) => parsed.create_token = true,
+            ("--scopes", _) => {
+                let scopes: Vec<String> = args
+                    .value()
+                    .ok_or_else(|| needs_value("--scopes"))?
                     .split(',')
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
@@ -103,26 +87,15 @@ fn parse_login_args(args: &[String]) -> anyhow::Result<LoginArgs> {
                 }
                 parsed.scopes = Some(scopes);
             }
-            "-p" | "--password" => {
-                bail!(
-                    "{name} is not accepted: a password on the command line shows up in `ps` and shell history; pipe it with --password-stdin, or let `{NAME} login` ask for it"
-                );
-            }
-            _ if name.starts_with('-') && is_plain_flag(name) => {
-                bail!(
-                    "unknown option {name}; `{NAME} login` accepts --username USER, --password-stdin, --create-token and --scopes"
-                );
-            }
-            _ if name.starts_with('-') => {
-                bail!(
-                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts --username USER, --password-stdin, --create-token and --scopes"
-                );
-            }
-            _ => {
-                bail!(
-                    "unexpected argument (not shown, in case it is a secret); `{NAME} login` takes no positional arguments and never a password: use --password-stdin or the prompt"
-                );
-            }
+            ("-p" | "--password", _) => bail!(
+                "{name} is not accepted: a password on the command line shows up in `ps` and shell history; pipe it with --password-stdin, or let `{NAME} login` ask for it"
+            ),
+            _ => match args.shown() {
+                Some(shown) => bail!("unknown option {shown}; `{NAME} login` accepts {ACCEPTS}"),
+                None => bail!(
+                    "unknown option (not shown, in case it is a secret); `{NAME} login` accepts {ACCEPTS}"
+                ),
+            },
         }
     }
     if parsed.scopes.is_some() && !parsed.create_token {
@@ -131,34 +104,25 @@ fn parse_login_args(args: &[String]) -> anyhow::Result<LoginArgs> {
     Ok(parsed)
 }
 
-/// Looks like an option name rather than something typed by mistake (a password).
-fn is_plain_flag(name: &str) -> bool {
-    let body = name.trim_start_matches('-');
-    name.len() <= 24 && !body.is_empty() && body.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+pub fn login(args: &[String]) -> std::process::ExitCode {
+    finish(None, run(args))
 }
 
-pub fn login(args: &[String]) -> ExitCode {
-    let parsed = match parse_login_args(args) {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
-    };
+fn run(args: &[String]) -> Result<(), Failure> {
+    let parsed = parse_login_args(args)?;
     if parsed.help {
-        println!("{LOGIN_USAGE}");
-        return ExitCode::SUCCESS;
+        println!("{USAGE}");
+        return Ok(());
     }
     crate::process::harden();
-    match run_login(parsed) {
-        Ok(()) => {
-            println!("Login Succeeded");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    run_login(parsed)?;
+    println!("Login Succeeded");
+    Ok(())
 }
 
 fn run_login(args: LoginArgs) -> anyhow::Result<()> {
     // Open the keychain first: no point logging in if the result cannot be kept.
-    let (kc, selection, deadline) = open_keychain()?;
+    let (opened, selection, deadline) = open_keychain()?;
     let username = match args.username {
         Some(u) => u,
         None => prompt_username(args.password_stdin)?,
@@ -208,10 +172,11 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
         username,
         secret: stored_secret,
     };
-    kc.store(HUB_KEY, &stored)
-        .context("Docker Hub accepted the login, but the keychain did not store the credentials")?;
-    cache::write(kc.as_ref(), &jwt)
-        .context("the credentials are stored, but the keychain did not store the Hub token")?;
+    opened.creds.store(HUB_KEY, &stored).explained(
+        "Docker Hub accepted the login, but the keychain did not store the credentials",
+    )?;
+    cache::write(opened.internal.as_ref(), &stored.username, &jwt)
+        .explained("the credentials are stored, but the keychain did not store the Hub token")?;
     if let Some(created) = created {
         println!(
             "Created the access token \"{}\" with scopes {} and stored it for docker pull/push and later logins (it is listed under Account settings → Personal access tokens)",
@@ -219,11 +184,7 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
             created.scopes.join(", ")
         );
     }
-    if selection.volatile() {
-        eprintln!(
-            "{NAME}: warning: credentials are in the kernel keyring and will not survive a reboot ({selection}); run `{NAME} doctor` for a persistent setup"
-        );
-    }
+    warn_if_volatile(None, &selection, true);
     Ok(())
 }
 
@@ -256,7 +217,7 @@ fn host_name() -> String {
             let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
             let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
             if !name.is_empty() {
-                return super::printable(&name);
+                return crate::hub::printable(&name);
             }
         }
     }
@@ -264,7 +225,7 @@ fn host_name() -> String {
     if let Ok(name) = std::env::var("COMPUTERNAME")
         && !name.is_empty()
     {
-        return super::printable(&name);
+        return crate::hub::printable(&name);
     }
     "this machine".into()
 }
@@ -333,105 +294,6 @@ fn is_blank(password: &str) -> bool {
 fn strip_one_newline(s: &str) -> &str {
     let s = s.strip_suffix('\n').unwrap_or(s);
     s.strip_suffix('\r').unwrap_or(s)
-}
-
-// ---------------------------------------------------------------------------------- token
-
-pub fn token(args: &[String]) -> ExitCode {
-    if !args.is_empty() {
-        return fail(&anyhow!("token takes no arguments (usage: {NAME} token)"));
-    }
-    crate::process::harden();
-    match run_token() {
-        Ok(jwt) => {
-            let mut out = std::io::stdout().lock();
-            let written = writeln!(out, "{}", jwt.expose()).and_then(|_| out.flush());
-            match written {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&anyhow!("cannot write the token to stdout: {e}")),
-            }
-        }
-        Err(e) => fail(&e),
-    }
-}
-
-fn run_token() -> anyhow::Result<Secret<String>> {
-    let (kc, _, deadline) = open_keychain()?;
-    let kc = kc.as_ref();
-    if let Some(jwt) = web_login_token(kc).context("cannot read the Docker Hub credentials")? {
-        return Ok(jwt);
-    }
-    let cached = |kc: &dyn Keychain| cache::fresh(kc).context("cannot read the cached Hub token");
-    if let Some(jwt) = cached(kc)? {
-        return Ok(jwt);
-    }
-    let timeout = settings::timeout();
-    let _lock = cache::lock(timeout)?;
-    // Another process may have refreshed the token while we waited for the lock.
-    deadline.renew();
-    if let Some(jwt) = cached(kc)? {
-        return Ok(jwt);
-    }
-    let creds = stored_hub_credentials(kc)
-        .context("cannot read the Docker Hub credentials")?
-        .ok_or_else(|| anyhow!("not logged in to Docker Hub; run `{NAME} login`"))?;
-    if creds.username == TOKEN_USERNAME {
-        bail!(
-            "the stored Docker Hub credential is an identity token, which cannot log in to the Hub API; run `{NAME} login`"
-        );
-    }
-    let hub = Hub::new(timeout)?;
-    let jwt = login::obtain_jwt(&hub, &creds.username, &creds.secret, SecondFactor::Prompt)
-        .map_err(|e| match e {
-            LoginError::Hub(HubError::Rejected(m)) => {
-                anyhow!("{m}; the stored credentials no longer work: run `{NAME} login`")
-            }
-            // The password was good; the message says what to do about the second step.
-            LoginError::Hub(e) | LoginError::SecondFactor(e) => anyhow!(e),
-            LoginError::NeedsCode => anyhow!(
-                "the Docker Hub token expired and this account uses two-factor authentication, but there is no terminal to ask for the code; run `{OTP_ENV}=CODE {NAME} login` with the current code, or log in with a personal access token"
-            ),
-            LoginError::Prompt(e) => anyhow!("cannot read the two-factor code from the terminal ({e})"),
-        })?;
-    // The token is good even if caching it fails: hand it out, and say so.
-    deadline.renew();
-    if let Err(e) = cache::write(kc, &jwt) {
-        eprintln!("{NAME}: warning: cannot cache the Hub token in the keychain: {e}");
-    }
-    Ok(jwt)
-}
-
-/// The OAuth access token a `docker login` web login (docker CLI 27.2 and later) stored
-/// under `https://index.docker.io/v1/access-token`, while it stays fresh for the margin, and
-/// only when a Hub credential is stored for the same account. Its refresh token is never used:
-/// nothing in Docker's code refreshes it (docker/cli `internal/oauth/manager`).
-fn web_login_token(kc: &dyn Keychain) -> Result<Option<Secret<String>>, keychain::KeychainError> {
-    let Some(access) = kc.get(ACCESS_TOKEN_KEY)? else {
-        return Ok(None);
-    };
-    if !super::jwt::is_fresh(
-        access.secret.expose(),
-        super::jwt::now_unix(),
-        super::jwt::FRESHNESS_MARGIN,
-    ) {
-        crate::trace!("the web login's access token is not fresh");
-        return Ok(None);
-    }
-    // docker's web login stores the account's credential under the Hub key with it; without
-    // that credential (logged out, or erased) the token is a leftover and speaks for nobody.
-    match kc.get(HUB_KEY)? {
-        None => {
-            crate::trace!("the web login's access token is not used: no Docker Hub credential");
-            return Ok(None);
-        }
-        Some(hub) if hub.username != access.username => {
-            crate::trace!("the web login's access token belongs to another account");
-            return Ok(None);
-        }
-        Some(_) => {}
-    }
-    crate::trace!("using the web login's access token");
-    Ok(Some(access.secret))
 }
 
 #[cfg(test)]

@@ -3,19 +3,24 @@
 //! interrupted anywhere, nothing is lost, and running it again finishes the job (the record
 //! remembers a move whose old copies are not erased yet).
 
-use super::{Failed, Outcome, fail};
+use super::migrate::{self, Found, Origin};
+use super::{Failure, Outcome, fail};
 use crate::NAME;
+use crate::cli::explain;
 use crate::deadline::Deadline;
-use crate::hub::HUB_JWT;
-use crate::keychain::{self, Backend, Keychain, record};
-use crate::migrate::{self, Found, Origin};
+use crate::hub::cache;
+use crate::keychain::{self, Backend, record};
 use crate::settings;
 
 pub fn run(target: Backend, dry_run: bool) -> Outcome {
     let service = keychain::service_name();
     let deadline = Deadline::after(settings::timeout());
-    let to = keychain::open_backend(target, &service, &deadline)
-        .map_err(|e| fail(format!("cannot use the {target}: {e}; nothing was moved")))?;
+    let to = keychain::open_backend(target, &service, &deadline).map_err(|e| {
+        fail(format!(
+            "cannot use the {target}: {}; nothing was moved",
+            explain(&e)
+        ))
+    })?;
     // Where the credentials are now: an interrupted move's source, else the record, else
     // what `auto` would pick.
     let moving =
@@ -25,7 +30,8 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
         _ => {
             let (_, selection) = keychain::open(&deadline).map_err(|e| {
                 fail(format!(
-                    "cannot open the keychain in use: {e}; nothing was moved"
+                    "cannot open the keychain in use: {}; nothing was moved",
+                    explain(&e)
                 ))
             })?;
             selection.backend
@@ -38,13 +44,15 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
     }
     let source = keychain::open_backend(from, &service, &deadline).map_err(|e| {
         fail(format!(
-            "cannot open the {from}, where the credentials are: {e}; nothing was moved"
+            "cannot open the {from}, where the credentials are: {}; nothing was moved",
+            explain(&e)
         ))
     })?;
     deadline.renew();
-    let listed = source.list().map_err(|e| {
+    let listed = source.creds.list().map_err(|e| {
         fail(format!(
-            "cannot list the credentials in the {from}: {e}; nothing was moved"
+            "cannot list the credentials in the {from}: {}; nothing was moved",
+            explain(&e)
         ))
     })?;
     if dry_run {
@@ -61,9 +69,10 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
     let mut moved = Vec::new();
     for url in listed.keys() {
         deadline.renew();
-        let Some(cred) = source.get(url).map_err(|e| {
+        let Some(cred) = source.creds.get(url).map_err(|e| {
             fail(format!(
-                "cannot read {url} from the {from}: {e}; nothing was erased there"
+                "cannot read {url} from the {from}: {}; nothing was erased there",
+                explain(&e)
             ))
         })?
         else {
@@ -74,7 +83,7 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
             cred,
             origin: Origin::Helper(from.id().into()),
         };
-        migrate::store_verified(to.as_ref(), &found).map_err(|e| {
+        migrate::store_verified(&to, &found).map_err(|e| {
             fail(format!(
                 "cannot copy {} to the {target}: {e}; nothing was erased in the {from}, which is still in use; run `{NAME} configure --backend {}` again",
                 found.describe(),
@@ -84,7 +93,7 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
         moved.push(found);
     }
     deadline.renew();
-    copy_cache(source.as_ref(), to.as_ref());
+    cache::copy(source.internal.as_ref(), to.internal.as_ref());
     record::write_moving(&service, target, from).map_err(|e| {
         fail(format!(
             "the credentials are copied, but {e}; the {from} is still in use"
@@ -92,17 +101,17 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
     })?;
     for f in &moved {
         deadline.renew();
-        if let Err(e) = source.erase(&f.key) {
-            eprintln!(
-                "{NAME} configure: warning: cannot erase {} from the {from}: {e}; run `{NAME} configure --backend {}` again",
+        if let Err(e) = source.creds.erase(&f.key) {
+            return Err(Failure::new(format!(
+                "warning: cannot erase {} from the {from}: {}; run `{NAME} configure --backend {}` again",
                 f.key,
+                explain(&e),
                 target.id()
-            );
-            return Err(Failed);
+            )));
         }
         println!("moved {} from the {from} to the {target}", f.describe());
     }
-    let _ = source.erase_internal(HUB_JWT);
+    let _ = cache::clear(source.internal.as_ref());
     record::write(&service, target).map_err(|e| fail(format!("{e}")))?;
     println!(
         "Using the {target} from now on ({} credential(s) moved; recorded in {}).",
@@ -110,11 +119,4 @@ pub fn run(target: Backend, dry_run: bool) -> Outcome {
         record::path_text()
     );
     Ok(())
-}
-
-/// The cached Hub JWT comes along (it is derived, so a failure only costs a login).
-fn copy_cache(from: &dyn Keychain, to: &dyn Keychain) {
-    if let Ok(Some(jwt)) = from.get_internal(HUB_JWT) {
-        let _ = to.set_internal(HUB_JWT, &jwt);
-    }
 }

@@ -3,17 +3,17 @@
 
 use std::path::Path;
 
+use super::migrate::{self, AuthsProblem, Found, Origin};
 use super::plan::{self, Need};
 use super::{
-    BACKUP_SUFFIX, CREDS_STORE, Failed, Outcome, RECORD_SUFFIX, containers, fail, load, report,
+    BACKUP_SUFFIX, CREDS_STORE, Failure, Outcome, RECORD_SUFFIX, containers, fail, load, report,
     sibling, unchanged_hint,
 };
 use crate::NAME;
+use crate::cli::{explain, warn_if_volatile};
 use crate::deadline::Deadline;
 use crate::docker_config::{self, CredsStore, Edit, Loaded};
-use crate::keychain::{self, Keychain, record};
-use crate::migrate::{self, AuthsProblem, Found, Origin};
-use crate::secret::Secret;
+use crate::keychain::{self, Opened, ProbeError, record};
 use crate::settings;
 
 pub fn run(dry_run: bool) -> Outcome {
@@ -42,13 +42,15 @@ pub fn run(dry_run: bool) -> Outcome {
     plan::check_helper_name(&old, &path)?;
 
     let deadline = Deadline::after(settings::timeout());
-    let (kc, selection) = keychain::open(&deadline).map_err(|e| {
+    let (opened, selection) = keychain::open(&deadline).map_err(|e| {
         fail(format!(
-            "cannot use the keychain: {e}; {}",
+            "cannot use the keychain: {}; {}",
+            explain(&e),
             unchanged_hint(&path)
         ))
     })?;
     plan::check_volatile(&selection, &plain, &path)?;
+    warn_if_volatile(Some("configure"), &selection, false);
 
     if dry_run {
         return report::dry_run(&loaded, previous.as_deref(), &plain, old, &selection);
@@ -59,7 +61,7 @@ pub fn run(dry_run: bool) -> Outcome {
         None => Vec::new(),
     };
     let (moves, superseded) = plan::merge(from_old, plain);
-    move_into_keychain(kc.as_ref(), &deadline, &moves, &path)?;
+    move_into_keychain(&opened, &deadline, &moves, &path)?;
     if let Err(e) = record::write(&keychain::service_name(), selection.backend) {
         return Err(fail(format!(
             "the credentials are in the keychain, but {e}; {}",
@@ -86,13 +88,11 @@ pub fn refuse_problems(problems: &[AuthsProblem], path: &Path) -> Outcome {
     if problems.is_empty() {
         return Ok(());
     }
-    for p in problems {
-        eprintln!("{NAME} configure: {p}");
-    }
     Err(fail(format!(
         "{}; fix the entries above and run configure again",
         unchanged_hint(path)
-    )))
+    ))
+    .after(problems.iter().map(|p| p.to_string())))
 }
 
 /// The strip list of config.json: moved plaintext entries and superseded plaintext copies.
@@ -106,7 +106,7 @@ pub fn plaintext_keys(moves: &[Found], superseded: &[(Found, bool)]) -> Vec<Stri
 }
 
 /// Every credential of the previous helper, read completely before anything is stored.
-pub fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>, Failed> {
+pub fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>, Failure> {
     match migrate::from_helper(name, settings::timeout()) {
         Ok((found, vanished)) => {
             for key in vanished {
@@ -116,15 +116,13 @@ pub fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>
             }
             Ok(found)
         }
-        Err(e) if need == Need::Required => {
-            eprintln!(
-                "{NAME} configure: cannot read the credentials of the previous credsStore: {e}"
-            );
-            Err(fail(format!(
-                "{}; nothing was stored; fix the problem above and run configure again",
-                unchanged_hint(path)
-            )))
-        }
+        Err(e) if need == Need::Required => Err(fail(format!(
+            "{}; nothing was stored; fix the problem above and run configure again",
+            unchanged_hint(path)
+        ))
+        .after([format!(
+            "cannot read the credentials of the previous credsStore: {e}"
+        )])),
         Err(e) => {
             eprintln!(
                 "{NAME} configure: warning: docker's default store could not be read, so credentials it may hold were not moved ({e}); run `docker login` again for any registry that asks"
@@ -138,7 +136,7 @@ pub fn read_old_helper(name: &str, need: Need, path: &Path) -> Result<Vec<Found>
 /// prove the keychain takes writes, since docker will store its next login there. Each
 /// credential gets the whole deadline.
 fn move_into_keychain(
-    kc: &dyn Keychain,
+    opened: &Opened,
     deadline: &Deadline,
     moves: &[Found],
     path: &Path,
@@ -146,9 +144,9 @@ fn move_into_keychain(
     let mut done: Vec<&str> = Vec::new();
     for found in moves {
         deadline.renew();
-        if let Err(e) = migrate::store_verified(kc, found) {
-            eprintln!(
-                "{NAME} configure: cannot move {} from {} to the keychain: {e}",
+        if let Err(e) = migrate::store_verified(opened, found) {
+            let problem = format!(
+                "cannot move {} from {} to the keychain: {e}",
                 found.describe(),
                 found.origin.describe()
             );
@@ -164,33 +162,25 @@ fn move_into_keychain(
             return Err(fail(format!(
                 "{}; {kept}; fix the problem above (see `{NAME} doctor`) and run configure again",
                 unchanged_hint(path)
-            )));
+            ))
+            .after([problem]));
         }
         done.push(&found.key);
     }
     if moves.is_empty() {
         deadline.renew();
-        probe(kc).map_err(|e| {
-            fail(format!(
-                "the keychain does not accept writes, so docker could not store logins through this helper: {e}; {}",
-                unchanged_hint(path)
-            ))
-        })?;
+        let name = format!("configure-probe-{}", std::process::id());
+        let problem = match keychain::probe(opened.internal.as_ref(), &name) {
+            Ok(_) | Err(ProbeError::Delete(_)) => return Ok(()),
+            Err(ProbeError::Write(e) | ProbeError::Read(e)) => explain(&e),
+            Err(ProbeError::Differs) => "a test value did not read back".into(),
+        };
+        return Err(fail(format!(
+            "the keychain does not accept writes, so docker could not store logins through this helper: {problem}; {}",
+            unchanged_hint(path)
+        )));
     }
     Ok(())
-}
-
-/// A write, read and delete of a throwaway internal value.
-fn probe(kc: &dyn Keychain) -> anyhow::Result<()> {
-    let name = format!("configure-probe-{}", std::process::id());
-    let value = Secret::new(format!("probe-{}", std::process::id()));
-    kc.set_internal(&name, &value)?;
-    let back = kc.get_internal(&name);
-    let _ = kc.erase_internal(&name);
-    match back? {
-        Some(v) if v == value => Ok(()),
-        _ => anyhow::bail!("a test value did not read back"),
-    }
 }
 
 /// Write the undo record, the backup, then config.json with `"credsStore": creds_store`,
@@ -211,16 +201,12 @@ pub fn write_all(
             unchanged_hint(path)
         ))
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
-    {
-        crate::trust::create_private_dir(dir, docker_config::CONFIG_DIR).map_err(|e| {
-            fail(format!(
-                "{e}; {}; run configure again",
-                unchanged_hint(path)
-            ))
-        })?;
-    }
+    docker_config::create_dir_of(path).map_err(|e| {
+        fail(format!(
+            "{e}; {}; run configure again",
+            unchanged_hint(path)
+        ))
+    })?;
     if previous != Some(creds_store) {
         let record = sibling(path, RECORD_SUFFIX);
         let body = serde_json::json!({ "credsStore": previous });
