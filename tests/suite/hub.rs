@@ -141,6 +141,18 @@ fn only_docker_hub_credentials_trigger_a_login() {
     assert!(fx.hub.requests().is_empty(), "{:?}", fx.hub.requests());
 }
 
+/// docker refuses an empty password, but the protocol allows one: there is nothing to log
+/// in with, so the credential is stored and Hub is not asked.
+#[test]
+fn a_hub_credential_with_an_empty_secret_is_stored_without_a_login() {
+    let Some(fx) = Fixture::keyutils() else {
+        return;
+    };
+    fx.store_ok(HUB_KEY, USERNAME, "");
+    assert_get(fx.env.as_ref(), HUB_KEY, USERNAME, "");
+    assert!(fx.hub.requests().is_empty(), "{:?}", fx.hub.requests());
+}
+
 #[test]
 fn an_access_token_uses_the_auth_token_endpoint() {
     let Some(fx) = Fixture::keyutils() else {

@@ -21,6 +21,8 @@ mod bus_forgery;
 #[cfg(target_os = "linux")]
 mod bus_traffic;
 #[cfg(target_os = "linux")]
+mod cli;
+#[cfg(target_os = "linux")]
 mod configure;
 #[cfg(target_os = "linux")]
 mod configure_kill;
