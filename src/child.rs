@@ -17,6 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use wait_timeout::ChildExt;
+
 use crate::secret::Secret;
 
 /// More than any helper's answer.
@@ -147,13 +149,11 @@ pub fn run(
             Err(_) => return Err(timed_out(&mut child)),
         }
     }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => return Err(ChildError::Spawn(e)),
-        }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let status = match child.wait_timeout(left) {
+        Ok(Some(status)) => status,
+        Ok(None) => return Err(timed_out(&mut child)),
+        Err(e) => return Err(ChildError::Spawn(e)),
     };
     Ok(ChildOutput {
         success: status.success(),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::json;
 use crate::trust::{Expect, TrustError};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -128,12 +129,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, Shape> {
     let doc: Value = serde_json::from_slice::<GoDocument>(bytes)
         .map(|d| d.0)
         .map_err(|e| {
-            let what = match e.classify() {
-                serde_json::error::Category::Eof => "it ends too early",
-                serde_json::error::Category::Syntax => "syntax error",
-                serde_json::error::Category::Data => "unexpected data",
-                serde_json::error::Category::Io => "read error",
-            };
+            let what = crate::json::problem(&e);
             Shape::NotJson {
                 what,
                 line: e.line(),
@@ -206,7 +202,7 @@ impl<'de> serde::Deserialize<'de> for GoDocument {
 /// The shapes docker insists on; anything else docker refuses to load, so do we.
 fn validate(doc: &Value) -> Result<(), Shape> {
     let Value::Object(top) = doc else {
-        return Err(Shape::NotObject(kind(doc)));
+        return Err(Shape::NotObject(json::kind(doc)));
     };
     for (key, value) in top {
         if key.eq_ignore_ascii_case("credsStore")
@@ -214,7 +210,7 @@ fn validate(doc: &Value) -> Result<(), Shape> {
         {
             return Err(Shape::Field {
                 key: key.clone(),
-                found: kind(value),
+                found: json::kind(value),
                 want: "a string",
             });
         }
@@ -234,7 +230,7 @@ fn validate(doc: &Value) -> Result<(), Shape> {
                             return Err(Shape::Entry {
                                 key: key.clone(),
                                 name: name.clone(),
-                                found: kind(entry),
+                                found: json::kind(entry),
                                 want: if want_string { "a string" } else { "an object" },
                             });
                         }
@@ -243,7 +239,7 @@ fn validate(doc: &Value) -> Result<(), Shape> {
                 other => {
                     return Err(Shape::Field {
                         key: key.clone(),
-                        found: kind(other),
+                        found: json::kind(other),
                         want: "an object",
                     });
                 }
@@ -251,17 +247,6 @@ fn validate(doc: &Value) -> Result<(), Shape> {
         }
     }
     Ok(())
-}
-
-pub fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// The value docker reads for `name`: the last key that matches case-insensitively.
@@ -696,7 +681,7 @@ mod tests {
     }
 }
 
-/// Property (issue 6, #4): for random documents and random plans, `edit` keeps every key
+/// Property: for random documents and random plans, `edit` keeps every key
 /// other than `credsStore` and the stripped secret fields, with its value and its place,
 /// sets `credsStore` as planned and strips exactly the planned fields.
 #[cfg(test)]

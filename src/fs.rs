@@ -1,6 +1,7 @@
 //! Files the helper writes: created exclusively, never through a symlink, private, and
-//! replaced atomically (temp file, fsync, rename, directory fsync). Readers see the old file
-//! or the new one, never a mix; a crash leaves at most a stray temp file.
+//! replaced atomically (a temporary file from `tempfile`, fsync, rename, directory fsync).
+//! Readers see the old file or the new one, never a mix; a crash leaves at most a stray
+//! temporary file.
 //!
 //! `rename` replaces a symlink at the destination with the file itself, so a link planted
 //! at `config.json.bak` pointing at `/etc/ld.so.preload` is replaced, and its target keeps its
@@ -8,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Open options for a new private file: it must not exist yet (so no symlink is followed),
 /// mode 0600.
@@ -33,54 +34,39 @@ pub fn create_new_private(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// A temp file name next to `target` that no other writer uses.
-fn temp_name(target: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let name = target
+/// Replace `path` (the path itself: a symlink there is replaced, not followed) with
+/// `bytes`, atomically, mode 0600: a temporary file next to it, created exclusively (so it
+/// follows no link), written and synced, then renamed over `path`. A failed write removes
+/// the temporary file.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    target.with_file_name(format!(
-        ".{name}.tmp-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
-}
-
-/// Replace `path` (the path itself: a symlink there is replaced, not followed) with
-/// `bytes`, atomically, mode 0600.
-pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temp = temp_name(path);
-    let result = write_then_rename(&temp, path, bytes);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
-fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = create_new_private(temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(temp, target)?;
-    sync_dir(target.parent().unwrap_or(Path::new(".")))
+    let prefix = format!(".{name}.tmp-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    let mut temp = builder.tempfile_in(dir)?;
+    // The umask can only clear bits; set the mode exactly in case it cleared owner bits.
+    #[cfg(unix)]
+    temp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
 }
 
 /// Make a rename in `dir` durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
         File::open(dir)?.sync_all()
     }
     #[cfg(not(unix))]
@@ -106,31 +92,6 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.
     unsafe { libc::geteuid() }
-}
-
-/// A user name for a uid, for messages (`uid 1000` when it has none).
-#[cfg(unix)]
-pub fn user_name(uid: u32) -> String {
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill in.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call, and the buffer outlives the read below.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
-        return format!("uid {uid}");
-    }
-    // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated string in `buf`.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    format!("{} (uid {uid})", name.to_string_lossy())
 }
 
 /// A path for messages: as given, without Windows' `\\?\` verbatim prefix.

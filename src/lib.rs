@@ -15,6 +15,7 @@ mod deadline;
 mod docker_config;
 mod fs;
 pub mod hub;
+mod json;
 pub mod keychain;
 mod lock;
 mod paths;
@@ -23,6 +24,7 @@ pub mod protocol;
 mod registry;
 mod secret;
 mod settings;
+mod text;
 mod trust;
 #[cfg(test)]
 mod wipe_check;

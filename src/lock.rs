@@ -1,5 +1,5 @@
-//! A cross-process advisory file lock with a timeout, for the keyutils index and the Hub
-//! token refresh. `flock` is released by the kernel when the process dies, so a crashed
+//! A cross-process advisory file lock with a timeout: writers of a backend's index or store
+//! take turns, and so do refreshes of the Hub token. `flock` is released by the kernel when the process dies, so a crashed
 //! helper never leaves a stale lock behind. Lock files live in a directory checked by
 //! [crate::paths::runtime_dir] and are opened without following symlinks.
 

@@ -5,6 +5,9 @@
 
 use std::ffi::OsString;
 
+use super::Failure;
+use crate::NAME;
+
 /// One argument as lexopt splits it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Arg {
@@ -84,6 +87,22 @@ impl Args {
             && !body.is_empty()
             && body.chars().all(|c| c.is_ascii_lowercase() || c == '-');
         plain.then_some(self.typed.as_str())
+    }
+}
+
+/// For a command that takes no arguments: `Ok(true)` when it was asked for its usage alone,
+/// which is printed; an error for any other argument.
+pub fn usage_or_none(list: &[String], command: &str, usage: &str) -> Result<bool, Failure> {
+    let mut args = Args::new(list);
+    match args.next() {
+        None => Ok(false),
+        Some(arg) if is_help(&arg) && args.next().is_none() => {
+            println!("{usage}");
+            Ok(true)
+        }
+        Some(_) => Err(Failure::new(format!(
+            "{command} takes no arguments (usage: {NAME} {command})"
+        ))),
     }
 }
 

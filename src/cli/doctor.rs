@@ -264,7 +264,7 @@ fn check_binary(r: &mut Report) {
         .map(crate::fs::display)
         .unwrap_or_else(|| "its directory".into());
     let ours = protocol::version_line();
-    match client::find_program(NAME) {
+    match crate::trust::program::find(NAME) {
         None => r.line(
             Status::Fail,
             format!("{NAME} is not on PATH, so docker cannot run it — fix: add {my_dir} to PATH, or install with ./install.sh"),
@@ -380,7 +380,7 @@ fn check_config(r: &mut Report) {
                 Status::Ok,
                 format!("credHelpers: {registry} uses this helper"),
             );
-        } else if client::find_program(&format!("{HELPER_PREFIX}{helper}")).is_none() {
+        } else if crate::trust::program::find(&format!("{HELPER_PREFIX}{helper}")).is_none() {
             r.line(
                 Status::Warn,
                 format!(

@@ -3,7 +3,7 @@
 //! credential and its aliases, docker's web-login tokens and the cached JWT all go, and the
 //! web login's refresh token is revoked at Docker's login service.
 
-use super::args::{Args, is_help};
+use super::args::usage_or_none;
 use super::{Explained, Failure, finish, open_keychain};
 use crate::hub::{cache, oauth};
 use crate::registry::{self, ACCESS_TOKEN_KEY, HUB_KEY, REFRESH_TOKEN_KEY};
@@ -21,15 +21,8 @@ pub fn logout(args: &[String]) -> std::process::ExitCode {
 }
 
 fn run(list: &[String]) -> Result<(), Failure> {
-    let mut args = Args::new(list);
-    if let Some(arg) = args.next() {
-        if is_help(&arg) && args.next().is_none() {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        return Err(Failure::new(format!(
-            "logout takes no arguments (usage: {NAME} logout)"
-        )));
+    if usage_or_none(list, "logout", USAGE)? {
+        return Ok(());
     }
     crate::process::harden();
     let removed = run_logout()?;

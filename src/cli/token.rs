@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::{anyhow, bail};
 
-use super::args::{Args, is_help};
+use super::args::usage_or_none;
 use super::login::OTP_ENV;
 use super::{Explained, Failure, explain, finish, open_keychain};
 use crate::hub::client::{Hub, HubError};
@@ -30,15 +30,8 @@ pub fn token(args: &[String]) -> std::process::ExitCode {
 }
 
 fn run(list: &[String]) -> Result<(), Failure> {
-    let mut args = Args::new(list);
-    if let Some(arg) = args.next() {
-        if is_help(&arg) && args.next().is_none() {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        return Err(Failure::new(format!(
-            "token takes no arguments (usage: {NAME} token)"
-        )));
+    if usage_or_none(list, "token", USAGE)? {
+        return Ok(());
     }
     crate::process::harden();
     let jwt = run_token()?;

@@ -224,7 +224,7 @@ mod tests {
         }
     }
 
-    /// Property (issue 6, #3) on tokens one damage away from a good one: a token is
+    /// Property on tokens one damage away from a good one: a token is
     /// handed out only if it is still a well-formed JWT with a future `exp`, judged by an
     /// independent reading; anything malformed counts as expired.
     #[test]

@@ -17,6 +17,8 @@ use super::Backend;
 use crate::NAME;
 use crate::deadline::secs;
 use crate::lock::LockError;
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+use crate::text::one_line;
 use crate::trust::TrustError;
 
 type Source = Box<dyn Error + Send + Sync + 'static>;
@@ -190,11 +192,6 @@ struct Timeout {
 #[derive(Debug, thiserror::Error)]
 #[error("a keychain item of {NAME} does not hold the expected data")]
 pub struct Corrupt;
-
-/// One line, always: platform texts sometimes span several.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 /// A keyring-core error's text, without any payload that may hold secret bytes.
 #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]

@@ -1,6 +1,6 @@
 //! The caller's side of the protocol: running another credential helper exactly as docker
 //! does (docker-credential-helpers `client/`), with a deadline docker itself does not have,
-//! and finding programs on PATH as `exec.LookPath` does, in trusted directories only.
+//! found on PATH in trusted directories only ([crate::trust::program::find]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,7 +77,7 @@ pub fn run_helper(
         }
         path
     } else {
-        find_program(program).ok_or_else(missing)?
+        crate::trust::program::find(program).ok_or_else(missing)?
     };
     let mut command = crate::child::inheriting(&path);
     command.arg(action);
@@ -101,22 +101,10 @@ pub fn valid_helper_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '\\', '\0'])
 }
 
-/// One line from a failed helper's output, for the report. Only failures are quoted.
+/// One line from a failed helper's output, for the report: stdout's, else stderr's.
 fn first_line(out: &HelperOutput) -> String {
-    let pick = |b: &[u8]| {
-        String::from_utf8_lossy(b)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| {
-                l.chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect::<String>()
-            })
-    };
-    pick(out.stdout.expose())
-        .or_else(|| pick(&out.stderr))
+    crate::text::first_line(out.stdout.expose(), |_| false)
+        .or_else(|| crate::text::first_line(&out.stderr, |_| false))
         .unwrap_or_else(|| "no output".into())
 }
 
@@ -200,47 +188,6 @@ pub fn helper_store(
     Ok(())
 }
 
-/// The first executable `name` on PATH, as `exec.LookPath` finds it (on Windows, with the
-/// extensions of `PATHEXT`: `docker-credential-hub.exe`), searching only directories and
-/// programs that pass the trust rule: under `sudo -E`, the invoking user's `~/bin` is not
-/// searched.
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let candidates = program_names(name);
-    crate::trust::program::path_dirs()
-        .into_iter()
-        .flat_map(|d| {
-            candidates
-                .iter()
-                .map(move |c| d.join(c))
-                .collect::<Vec<_>>()
-        })
-        .find(|p| crate::trust::program::usable(p))
-}
-
-/// The file names `name` may have on disk.
-fn program_names(name: &str) -> Vec<String> {
-    if !cfg!(windows) {
-        return vec![name.to_string()];
-    }
-    let exts = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
-    windows_names(name, &exts)
-}
-
-/// `name` as Windows finds it: itself if it already has one of the extensions, else with
-/// each extension of `pathext` in turn.
-fn windows_names(name: &str, pathext: &str) -> Vec<String> {
-    let exts: Vec<String> = pathext
-        .split(';')
-        .filter(|e| !e.is_empty())
-        .map(|e| e.to_ascii_lowercase())
-        .collect();
-    let lower = name.to_ascii_lowercase();
-    if exts.iter().any(|e| lower.ends_with(e.as_str())) {
-        return vec![name.to_string()];
-    }
-    exts.iter().map(|e| format!("{name}{e}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,15 +210,5 @@ mod tests {
         )
         .err();
         assert!(matches!(err, Some(CallError::Missing { .. })), "{err:?}");
-    }
-
-    /// Windows finds `docker-credential-hub` as `docker-credential-hub.exe`.
-    #[test]
-    fn windows_names_carry_the_pathext_extensions() {
-        assert_eq!(
-            windows_names("docker-credential-hub", ".COM;.EXE"),
-            ["docker-credential-hub.com", "docker-credential-hub.exe"]
-        );
-        assert_eq!(windows_names("docker.EXE", ".COM;.EXE"), ["docker.EXE"]);
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use super::messages::{ERR_MISSING_SERVER_URL, ERR_MISSING_USERNAME};
+use crate::json;
 use crate::secret::Secret;
 use zeroize::Zeroize;
 
@@ -121,7 +122,7 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
         None => return Err(InputError::Empty),
     };
     let serde_json::Value::Object(map) = value else {
-        return Err(InputError::NotObject(json_kind(&value)));
+        return Err(InputError::NotObject(json::kind(&value)));
     };
     let (mut server_url, mut username) = (String::new(), String::new());
     let mut secret = Secret::new(String::new());
@@ -143,7 +144,7 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
             other => {
                 return Err(InputError::NotString {
                     field: slot.1,
-                    kind: json_kind(&other),
+                    kind: json::kind(&other),
                 });
             }
         }
@@ -165,26 +166,14 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, InputError> {
     })
 }
 
-/// serde_json's messages never quote the input, so they cannot echo a secret.
+/// Where the request stopped being JSON, without quoting it: it may hold the secret.
 fn describe_json_error(e: &serde_json::Error) -> String {
-    let what = match e.classify() {
-        serde_json::error::Category::Eof => "it ends too early",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "unexpected data",
-        serde_json::error::Category::Io => "read error",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
-    }
+    format!(
+        "{} at line {} column {}",
+        json::problem(e),
+        e.line(),
+        e.column()
+    )
 }
 
 fn check_server_url(url: &str) -> Result<(), InputError> {

@@ -259,7 +259,7 @@ fn euid() -> u32 {
 
 #[cfg(unix)]
 fn owner_name(uid: u32) -> String {
-    crate::fs::user_name(uid)
+    owner::user_name(uid)
 }
 
 #[cfg(not(unix))]

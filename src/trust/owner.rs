@@ -29,6 +29,14 @@ fn passwd(uid: u32) -> Option<(Vec<u8>, u32)> {
     Some((name, pwd.pw_gid))
 }
 
+/// A user's name for messages: `alice (uid 1000)`, or `uid 1000` when it has none.
+pub fn user_name(uid: u32) -> String {
+    match passwd(uid) {
+        Some((name, _)) => format!("{} (uid {uid})", String::from_utf8_lossy(&name)),
+        None => format!("uid {uid}"),
+    }
+}
+
 /// The name and the listed members of group `gid`.
 fn group(gid: u32) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut buf = vec![0u8; 64 * 1024];

@@ -54,6 +54,17 @@ pub fn path_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The first program `name` on PATH that the helper may run, as `exec.LookPath` finds it (on
+/// Windows with the extensions of `PATHEXT`: `docker-credential-hub.exe`), searching only the
+/// directories and programs that pass the rule: under `sudo -E`, the invoking user's `~/bin`
+/// is not searched.
+pub fn find(name: &str) -> Option<PathBuf> {
+    let dirs = std::env::join_paths(path_dirs()).ok()?;
+    which::which_in_global(name, Some(dirs))
+        .ok()?
+        .find(|p| usable(p))
+}
+
 /// PATH for a child: the trusted directories only.
 pub fn child_path() -> OsString {
     std::env::join_paths(path_dirs()).unwrap_or_default()

@@ -33,7 +33,7 @@ pub fn run(dry_run: bool) -> Outcome {
             crate::fs::display(&path)
         );
         report::cred_helpers(&loaded, "note:");
-        report::containers(&wiring, dry_run);
+        report::containers(&wiring);
         return Ok(());
     }
     refuse_problems(&problems, &path)?;
@@ -79,7 +79,7 @@ pub fn run(dry_run: bool) -> Outcome {
         &moves,
         &superseded,
     );
-    report::containers(&wiring, false);
+    report::containers(&wiring);
     Ok(())
 }
 
@@ -141,32 +141,11 @@ fn move_into_keychain(
     moves: &[Found],
     path: &Path,
 ) -> Outcome {
-    let mut done: Vec<&str> = Vec::new();
-    for found in moves {
+    let fix = format!("fix the problem above (see `{NAME} doctor`) and run configure again");
+    move_each(moves, "the keychain", &fix, path, |found| {
         deadline.renew();
-        if let Err(e) = migrate::store_verified(opened, found) {
-            let problem = format!(
-                "cannot move {} from {} to the keychain: {e}",
-                found.describe(),
-                found.origin.describe()
-            );
-            let kept = if done.is_empty() {
-                "nothing was stored".to_string()
-            } else {
-                format!(
-                    "{} credential(s) already copied to the keychain stay there ({})",
-                    done.len(),
-                    done.join(", ")
-                )
-            };
-            return Err(fail(format!(
-                "{}; {kept}; fix the problem above (see `{NAME} doctor`) and run configure again",
-                unchanged_hint(path)
-            ))
-            .after([problem]));
-        }
-        done.push(&found.key);
-    }
+        migrate::store_verified(opened, found)
+    })?;
     if moves.is_empty() {
         deadline.renew();
         let name = format!("configure-probe-{}", std::process::id());
@@ -179,6 +158,39 @@ fn move_into_keychain(
             "the keychain does not accept writes, so docker could not store logins through this helper: {problem}; {}",
             unchanged_hint(path)
         )));
+    }
+    Ok(())
+}
+
+/// Move each credential into `place` with `store` (which stores it and reads it back), in
+/// order; the first failure stops it, and says what is there already. `fix` ends its line.
+pub fn move_each<E: std::fmt::Display>(
+    moves: &[Found],
+    place: &str,
+    fix: &str,
+    path: &Path,
+    mut store: impl FnMut(&Found) -> Result<(), E>,
+) -> Outcome {
+    let mut done: Vec<&str> = Vec::new();
+    for found in moves {
+        if let Err(e) = store(found) {
+            let problem = format!(
+                "cannot move {} from {} to {place}: {e}",
+                found.describe(),
+                found.origin.describe()
+            );
+            let kept = if done.is_empty() {
+                "nothing was stored".to_string()
+            } else {
+                format!(
+                    "{} credential(s) already copied to {place} stay there ({})",
+                    done.len(),
+                    done.join(", ")
+                )
+            };
+            return Err(fail(format!("{}; {kept}; {fix}", unchanged_hint(path))).after([problem]));
+        }
+        done.push(&found.key);
     }
     Ok(())
 }

@@ -27,17 +27,12 @@ const AUTH_JSON: Expect = Expect::file("podman's auth.json").link_ok();
 const CONF_CAP: u64 = 1024 * 1024;
 const CONTENT: &str = "# Written by `docker-credential-hub configure`: podman, skopeo and buildah keep registry\n# credentials through docker-credential-hub, in the same keychain as docker.\n# `docker-credential-hub configure --undo` removes this file.\ncredential-helpers = [\"hub\"]\n";
 
-/// What was (or would be) changed for the containers tools, for the report.
+/// What was (or would be) changed for the containers tools, for the report: the lines of
+/// what was done (or would be, worded so), and warnings.
 #[derive(Default)]
 pub struct Wiring {
-    done: Vec<String>,
+    pub done: Vec<String>,
     pub warnings: Vec<String>,
-}
-
-impl Wiring {
-    pub fn lines(&self, _dry_run: bool) -> Vec<String> {
-        self.done.clone()
-    }
 }
 
 fn config_dir() -> Option<PathBuf> {
@@ -63,7 +58,7 @@ fn ours(path: &Path) -> Result<Option<String>, TrustError> {
 fn tools_present() -> bool {
     ["podman", "skopeo", "buildah"]
         .iter()
-        .any(|t| crate::protocol::client::find_program(t).is_some())
+        .any(|t| crate::trust::program::find(t).is_some())
 }
 
 /// A `credential-helpers` line the user set in their own registries.conf or another drop-in:

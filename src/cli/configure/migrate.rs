@@ -102,7 +102,7 @@ fn text<'a>(entry: &'a Map<String, Value>, name: &str) -> Result<&'a str, EntryE
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(EntryError::NotString {
             name: name.to_string(),
-            found: docker_config::kind(other),
+            found: crate::json::kind(other),
         }),
     }
 }
@@ -171,12 +171,12 @@ pub fn detected_default_store() -> Option<String> {
         "osxkeychain"
     } else if cfg!(windows) {
         "wincred"
-    } else if client::find_program("pass").is_some() {
+    } else if crate::trust::program::find("pass").is_some() {
         "pass"
     } else {
         "secretservice"
     };
-    client::find_program(&format!("{HELPER_PREFIX}{name}")).map(|_| name.to_string())
+    crate::trust::program::find(&format!("{HELPER_PREFIX}{name}")).map(|_| name.to_string())
 }
 
 /// Why a credential did not move.

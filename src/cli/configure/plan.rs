@@ -58,7 +58,7 @@ pub fn my_dir() -> String {
 pub fn check_on_path(path: &Path) -> Outcome {
     let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
     let my_dir = my_dir();
-    match client::find_program(NAME) {
+    match crate::trust::program::find(NAME) {
         None => Err(fail(format!(
             "{NAME} is not on PATH, so docker could not run it after the switch; {} and run configure again; {}",
             path_hint(&my_dir),

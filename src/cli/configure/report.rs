@@ -18,8 +18,8 @@ pub fn cred_helpers(loaded: &Loaded, verb: &str) {
     }
 }
 
-pub fn containers(wiring: &Wiring, dry_run: bool) {
-    for line in wiring.lines(dry_run) {
+pub fn containers(wiring: &Wiring) {
+    for line in &wiring.done {
         println!("{line}");
     }
     for warning in &wiring.warnings {
@@ -144,6 +144,6 @@ pub fn dry_run(
             quoted(previous)
         );
     }
-    containers(&super::containers::planned(), true);
+    containers(&super::containers::planned());
     would_fail.map_or(Ok(()), Err)
 }

@@ -41,7 +41,7 @@ pub fn run(dry_run: bool) -> Outcome {
             crate::fs::display(&path),
             quoted(current)
         );
-        report::containers(&unwired, dry_run);
+        report::containers(&unwired);
         return Ok(());
     }
     let record = read_record(&path);
@@ -57,7 +57,7 @@ pub fn run(dry_run: bool) -> Outcome {
     if dry_run {
         println!("Dry run: nothing is changed.");
         println!("would have {what} in {}", crate::fs::display(&path));
-        report::containers(&unwired, true);
+        report::containers(&unwired);
         return Ok(());
     }
     let plan = Edit {
@@ -68,7 +68,7 @@ pub fn run(dry_run: bool) -> Outcome {
     apply::replace_config(&loaded, &new)?;
     let _ = std::fs::remove_file(sibling(&path, RECORD_SUFFIX));
     println!("Undone: {what} in {}.", crate::fs::display(&path));
-    report::containers(&unwired, false);
+    report::containers(&unwired);
     let erase_hint = if cfg!(windows) {
         format!("`echo REGISTRY| {NAME} erase`")
     } else {

@@ -28,7 +28,7 @@ fn install_hint() -> String {
 /// docker-credential-hub.exe must be on PATH and answer `version` as this helper does:
 /// after the switch, docker runs it for every pull.
 fn check_exe(path: &Path) -> Outcome {
-    let Some(found) = client::find_program(EXE) else {
+    let Some(found) = crate::trust::program::find(EXE) else {
         return Err(fail(format!(
             "{EXE} is not on PATH, so docker in WSL could not run it; {}; {}",
             install_hint(),
@@ -82,31 +82,10 @@ fn store_verified(found: &Found) -> Result<(), String> {
 /// Store and verify each credential in the Windows store; stop at the first failure. With
 /// nothing to move, check that the store answers at all.
 fn move_to_windows(moves: &[Found], path: &Path) -> Outcome {
-    let mut done: Vec<&str> = Vec::new();
-    for found in moves {
-        if let Err(e) = store_verified(found) {
-            let problem = format!(
-                "cannot move {} from {} to the Windows store: {e}",
-                found.describe(),
-                found.origin.describe()
-            );
-            let kept = if done.is_empty() {
-                "nothing was stored".to_string()
-            } else {
-                format!(
-                    "{} credential(s) already copied to the Windows store stay there ({})",
-                    done.len(),
-                    done.join(", ")
-                )
-            };
-            return Err(fail(format!(
-                "{}; {kept}; fix the problem above (`{EXE} doctor` from Windows explains the store) and run configure --wsl again",
-                unchanged_hint(path)
-            ))
-            .after([problem]));
-        }
-        done.push(&found.key);
-    }
+    let fix = format!(
+        "fix the problem above (`{EXE} doctor` from Windows explains the store) and run configure --wsl again"
+    );
+    apply::move_each(moves, "the Windows store", &fix, path, store_verified)?;
     if moves.is_empty() {
         client::helper_list(WSL_CREDS_STORE, settings::timeout()).map_err(|e| {
             fail(format!(

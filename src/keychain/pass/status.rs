@@ -4,17 +4,9 @@
 use super::PassError;
 use crate::child::ChildOutput;
 
+/// The first line of gpg's (or pass's) error output that is not a status line.
 pub(super) fn first_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("[GNUPG:]"))
-        .map(|l| {
-            crate::keychain::error::one_line(l)
-                .chars()
-                .take(200)
-                .collect()
-        })
+    crate::text::first_line(bytes, |l| l.starts_with("[GNUPG:]"))
         .unwrap_or_else(|| "no output".into())
 }
 

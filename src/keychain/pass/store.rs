@@ -63,7 +63,7 @@ pub fn inspect() -> Found {
             dir: PathBuf::from("~/.password-store"),
         });
     };
-    let Some(program) = crate::protocol::client::find_program("pass") else {
+    let Some(program) = crate::trust::program::find("pass") else {
         return Found::Absent(PassError::NotInstalled);
     };
     match check(&dir) {
