@@ -1,4 +1,4 @@
-//! Secret hygiene (issue 6): every command path, success and failure, runs with unique
+//! Secret hygiene: every command path, success and failure, runs with unique
 //! canary secrets — a password, an access token (`dckr_pat_…`), a 2FA code, plaintext
 //! config.json secrets, an old helper's secret, docker's web-login tokens (the access token
 //! and the refresh token `logout` revokes), a `DOCKER_AUTH_CONFIG` credential, and JWTs
@@ -15,24 +15,21 @@
 //! helper writes is private although the helper runs with umask 000.
 //! Figures go to target/tmp/reliability-hygiene-*.txt.
 
-use crate::support::file_mode;
-
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::support::keyring::{
-    KeyringSession, KeyutilsEnv, NOT_FOUND, TestEnv, describe, get_answer, helper_bin,
-    store_request,
-};
+use crate::support::harness::{NOT_FOUND, TestEnv, get_answer, store_request, var};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::mock_hub::{
     AUTH_TOKEN, CLIENT_ID, LOGIN, MANIFEST, MockHub, REVOKE, TWO_FA_LOGIN, USERNAME, make_jwt_with,
     now,
 };
+use crate::support::output::describe;
+use crate::support::{env, file_mode, files_under, report, script};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -42,15 +39,6 @@ const OTHER_USER: &str = "ghuser";
 /// Nothing listens on loopback's discard port: "Hub is down".
 const HUB_DOWN: &str = "http://127.0.0.1:9";
 const DEBUG_MARK: &str = "docker-credential-hub[debug]";
-
-fn report(name: &str, line: &str) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
-}
 
 /// Unique secrets for one run: nothing else on the machine contains them.
 struct Canaries {
@@ -149,14 +137,6 @@ struct World<'a> {
     made: RefCell<Vec<String>>,
 }
 
-fn var(env: &dyn TestEnv, name: &str) -> String {
-    env.env()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("the test environment has no {name}"))
-}
-
 impl<'a> World<'a> {
     fn new(env: &'a dyn TestEnv, debug: bool) -> World<'a> {
         let c = Canaries::new(if debug { "Debug" } else { "Normal" });
@@ -193,23 +173,18 @@ impl<'a> World<'a> {
         extra: &[(&str, &str)],
         unset: &[&str],
     ) -> assert_cmd::Command {
-        let mut cmd = std::process::Command::new(helper_bin());
-        let path = format!(
-            "{}:{}:{}",
-            helper_bin().parent().unwrap().display(),
-            self.tools.path().display(),
-            var(self.env, "PATH")
-        );
-        cmd.env_clear()
-            .envs(self.env.env())
-            .env("PATH", path)
-            .env("DOCKER_HUB_API_URL", self.hub.url())
-            .env("DOCKER_HUB_OAUTH_URL", self.hub.url())
-            .env("DOCKER_HUB_AUTH_URL", self.hub.url())
-            .env("DOCKER_HUB_REGISTRY_URL", self.hub.url())
-            .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "5")
-            .envs(extra.iter().copied())
-            .args(args);
+        let mut cmd = env::helper_process(&self.env.env());
+        cmd.env(
+            "PATH",
+            env::path_with(&[&env::helper_dir(), self.tools.path()]),
+        )
+        .env("DOCKER_HUB_API_URL", self.hub.url())
+        .env("DOCKER_HUB_OAUTH_URL", self.hub.url())
+        .env("DOCKER_HUB_AUTH_URL", self.hub.url())
+        .env("DOCKER_HUB_REGISTRY_URL", self.hub.url())
+        .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "5")
+        .envs(extra.iter().copied())
+        .args(args);
         if self.debug {
             cmd.env("DOCKER_CREDENTIAL_HUB_DEBUG", "1");
         }
@@ -224,9 +199,7 @@ impl<'a> World<'a> {
                 Ok(())
             });
         }
-        let mut cmd = assert_cmd::Command::from_std(cmd);
-        cmd.timeout(Duration::from_secs(120));
-        cmd
+        env::bounded(cmd)
     }
 
     fn exec(
@@ -300,7 +273,7 @@ impl<'a> World<'a> {
             self.env.docker_config_dir().to_path_buf(),
         ];
         for root in roots {
-            for file in walk(&root) {
+            for file in files_under(&root) {
                 // A file may vanish between listing and reading (a temp file renamed).
                 if let Ok(bytes) = std::fs::read(&file) {
                     self.capture(format!("{checkpoint}: file {}", file.display()), &bytes);
@@ -322,7 +295,7 @@ impl<'a> World<'a> {
             lock_dir.display()
         );
         checked += 1;
-        for file in walk(&lock_dir) {
+        for file in files_under(&lock_dir) {
             assert_eq!(
                 file_mode(&file) & 0o077,
                 0,
@@ -445,29 +418,6 @@ fn found<'n>(needles: &'n [(String, String)], bytes: &[u8]) -> Vec<&'n str> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Regular files under `root`, recursively (sockets, fifos and symlinks skipped).
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                dirs.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 // ---------------------------------------------------------------------------------------
@@ -804,12 +754,6 @@ fn web_login(w: &World) -> String {
     access
 }
 
-fn script(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn configure_paths(w: &World) -> usize {
     let c = &w.c;
     let config = w.env.docker_config_dir().join("config.json");
@@ -1067,7 +1011,7 @@ fn exercise(env: &dyn TestEnv, debug: bool) {
     w.capture("login, no XDG_RUNTIME_DIR: stdout".into(), &out.stdout);
     let cache_dir = w.env.home().join(".cache/docker-credential-hub");
     assert_eq!(file_mode(&cache_dir), 0o700, "{}", cache_dir.display());
-    for file in walk(&cache_dir) {
+    for file in files_under(&cache_dir) {
         assert_eq!(file_mode(&file) & 0o077, 0, "{}", file.display());
         modes += 1;
     }

@@ -15,17 +15,17 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use tempfile::TempDir;
 
-use crate::support::keyring::{
-    KeyutilsEnv, TestEnv, assert_one_line_error, describe, get_answer, helper_bin, helper_cmd,
-    list_map, require_tool, store_request,
-};
+use crate::support::env;
+use crate::support::harness::{TestEnv, get_answer, list_map, store_request};
+use crate::support::keyring::{KeyutilsEnv, UNREACHABLE_HUB};
 use crate::support::other_user::{OTHER_UID, chown, need_root, run_as_other_user};
+use crate::support::output::{assert_one_line_error, describe, stderr, stdout};
 use crate::support::pass::PassEnv;
+use crate::support::tools::{helper_bin, require_tool};
 
 const URL: &str = "https://victim.example";
 const THEIR_SECRET: &str = "their-secret-4242";
 const ROOTS_SECRET: &str = "roots-secret-0000";
-const UNREACHABLE_HUB: &str = "http://127.0.0.1:9";
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -136,7 +136,7 @@ impl Victim {
             .args(["--batch", "--with-colons", "--list-secret-keys"])
             .output()
             .unwrap();
-        let fingerprint = String::from_utf8_lossy(&out.stdout)
+        let fingerprint = stdout(&out)
             .lines()
             .find_map(|l| {
                 l.strip_prefix("fpr:")
@@ -172,13 +172,8 @@ impl Victim {
 
     /// `program` as uid 4242 in their own environment.
     fn as_them(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear()
-            .env("HOME", &self.home)
-            .env("XDG_RUNTIME_DIR", &self.run)
-            .env("PATH", "/usr/bin:/bin")
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null());
+        let mut c = env::command(program, &env::base_vars(&self.home, &self.run));
+        c.stdin(Stdio::null());
         run_as_other_user(&mut c);
         c
     }
@@ -206,10 +201,7 @@ impl Victim {
     /// a test is about it.
     fn as_root(&self, backend: Option<&str>) -> assert_cmd::Command {
         let mut env = vec![
-            (
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            ),
+            ("PATH".to_string(), env::system_path().to_string()),
             ("HOME".into(), self.home.display().to_string()),
             ("SUDO_UID".into(), OTHER_UID.to_string()),
             ("SUDO_GID".into(), OTHER_UID.to_string()),
@@ -221,7 +213,7 @@ impl Victim {
         if let Some(b) = backend {
             env.push(("DOCKER_CREDENTIAL_HUB_BACKEND".into(), b.into()));
         }
-        helper_cmd(&env)
+        env::helper_command(&env)
     }
 
     fn kill_agents(&self) {
@@ -232,7 +224,7 @@ impl Victim {
             .stderr(Stdio::null())
             .status();
         // One root may have started on their GNUPGHOME.
-        let _ = Command::new("gpgconf")
+        let _ = env::command("gpgconf", &[])
             .args(["--kill", "all"])
             .env("GNUPGHOME", self.home.join(".gnupg"))
             .stdout(Stdio::null())
@@ -339,7 +331,7 @@ fn get_runs_no_agent_program_of_theirs() {
         .unwrap();
     assert!(!mark.exists(), "their agent-program ran as root");
     assert_refused(&out, &v.store());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(THEIR_SECRET));
+    assert!(!stdout(&out).contains(THEIR_SECRET));
     assert_eq!(snapshot(&v.home), before, "their tree changed");
 }
 
@@ -399,7 +391,7 @@ fn an_explicit_pass_backend_on_their_store_refuses_every_command() {
     }
     let out = v.as_root(Some("pass")).arg("token").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains(&v.store().display().to_string())
@@ -432,7 +424,7 @@ fn a_recorded_pass_refuses_their_store() {
         .output()
         .unwrap();
     assert_refused(&out, &record);
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(THEIR_SECRET));
+    assert!(!stdout(&out).contains(THEIR_SECRET));
 
     let roots = tempfile::tempdir().unwrap();
     let own_record = roots.path().join("docker-credential-hub/backend");
@@ -461,12 +453,7 @@ fn auto_passes_over_their_store_and_doctor_says_why() {
     let Some(ku) = KeyutilsEnv::new() else {
         return;
     };
-    let service = ku
-        .env()
-        .into_iter()
-        .find(|(k, _)| k == "DOCKER_CREDENTIAL_HUB_SERVICE")
-        .unwrap()
-        .1;
+    let service = ku.service().to_string();
     let before = snapshot(&v.home);
     let before_run = snapshot(&v.run);
     let root = |args: &[&str], stdin: &[u8]| {
@@ -481,17 +468,14 @@ fn auto_passes_over_their_store_and_doctor_says_why() {
     let out = root(&["store"], &store_request(URL, "root", ROOTS_SECRET));
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("kernel keyring"),
+        stderr(&out).contains("kernel keyring"),
         "{}",
         describe(&out)
     );
     let out = root(&["get"], URL.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
     let out = root(&["doctor"], b"");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     let keychain = text.lines().find(|l| l.contains("keychain:")).unwrap_or("");
     assert!(keychain.contains("kernel keyutils"), "{text}");
     let why = text
@@ -534,13 +518,8 @@ fn sudo_configure_with_their_home_and_no_docker_dir_creates_nothing() {
     let home = root.path().join("home");
     std::fs::create_dir(&home).unwrap();
     chown(&home, OTHER_UID);
-    let path = format!(
-        "{}:{}",
-        helper_bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = helper_cmd(&[
-        ("PATH".into(), path),
+    let out = env::helper_command(&[
+        ("PATH".into(), env::path_with(&[&env::helper_dir()])),
         ("HOME".into(), home.display().to_string()),
         ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "keyutils".into()),
         ("LANG".into(), "C.UTF-8".into()),
@@ -549,7 +528,7 @@ fn sudo_configure_with_their_home_and_no_docker_dir_creates_nothing() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains(&home.display().to_string())
@@ -580,23 +559,9 @@ fn a_planted_registries_conf_d_link_is_not_written_through() {
     let link = containers.join("registries.conf.d");
     std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
     std::fs::write(env.docker_config_dir().join("config.json"), "{}").unwrap();
-    let path = format!(
-        "{}:{}",
-        helper_bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = env
-        .cmd()
-        .env("PATH", path)
-        .arg("configure")
-        .output()
-        .unwrap();
+    let out = env.installed_cmd().arg("configure").output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout(&out) + &stderr(&out);
     assert!(
         text.contains(&link.display().to_string()) && text.contains("symlink"),
         "{text}"
@@ -636,11 +601,7 @@ fn a_pass_in_someone_elses_path_directory_never_runs() {
         0o755,
     );
     chown(&bin, OTHER_UID);
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = env::path_with(&[&bin]);
     let run = |args: &[&str], stdin: &[u8]| {
         env.cmd()
             .env("PATH", &path)
@@ -652,10 +613,7 @@ fn a_pass_in_someone_elses_path_directory_never_runs() {
     let out = run(&["store"], &store_request(URL, "root", ROOTS_SECRET));
     assert!(out.status.success(), "{}", describe(&out));
     let out = run(&["get"], URL.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
     assert!(!mark.exists(), "the other user's pass ran");
 }
 
@@ -729,10 +687,7 @@ fn every_path_used_in_your_own_store_is_checked() {
         "{line}"
     );
     let out = run(&["get"], URL.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
 }
 
 // ----------------------------------------------------------------------- the controls
@@ -760,7 +715,7 @@ fn the_owner_keeps_using_their_git_backed_store() {
             .args(["rev-list", "--count", "HEAD"])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout)
+        stdout(&out)
             .trim()
             .parse::<u32>()
             .unwrap_or_else(|_| panic!("{out:?}"))
@@ -770,7 +725,7 @@ fn the_owner_keeps_using_their_git_backed_store() {
     assert!(out.status.success(), "{}", describe(&out));
     let out = v.helper_as_them(&["get"], URL.as_bytes());
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout(&out),
         get_answer(URL, "victim", THEIR_SECRET),
         "{}",
         describe(&out)
@@ -858,10 +813,7 @@ fn root_on_its_own_git_backed_store_works() {
         .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     let out = env.cmd().arg("get").write_stdin(URL).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
     assert_eq!(list_map(&env).len(), 1);
     let out = env.cmd().arg("erase").write_stdin(URL).output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));

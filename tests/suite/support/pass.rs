@@ -3,11 +3,13 @@
 //! file removed. Nothing of the developer's GnuPG or password store is touched.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use tempfile::TempDir;
 
-use super::keyring::{TestEnv, helper_cmd, private_dir};
+use super::env;
+use super::harness::TestEnv;
+use super::keyring::{private_dir, unreachable_hub_vars};
 use super::tools::require_tool;
 
 pub struct PassEnv {
@@ -95,13 +97,6 @@ impl PassEnv {
         self.root.path().join("store")
     }
 
-    /// Another program (gpg, pass, docker-credential-pass) in this store's environment.
-    pub fn tool(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear().envs(self.env()).stdin(Stdio::null());
-        c
-    }
-
     pub fn kill_agent(&self) {
         let _ = self
             .tool("gpgconf")
@@ -113,18 +108,9 @@ impl PassEnv {
 }
 
 impl TestEnv for PassEnv {
-    fn cmd(&self) -> assert_cmd::Command {
-        helper_cmd(&self.env())
-    }
-
     fn env(&self) -> Vec<(String, String)> {
-        vec![
-            (
-                "PATH".into(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            ),
-            ("HOME".into(), self.home.display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
+        let mut env = env::base_vars(&self.home, &self.runtime);
+        env.extend([
             ("GNUPGHOME".into(), self.gnupg().display().to_string()),
             (
                 "PASSWORD_STORE_DIR".into(),
@@ -135,15 +121,16 @@ impl TestEnv for PassEnv {
                 self.docker_config.display().to_string(),
             ),
             ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "pass".into()),
-            ("DOCKER_HUB_API_URL".into(), "http://127.0.0.1:9".into()),
-            ("DOCKER_HUB_OAUTH_URL".into(), "http://127.0.0.1:9".into()),
-            ("DOCKER_HUB_AUTH_URL".into(), "http://127.0.0.1:9".into()),
-            (
-                "DOCKER_HUB_REGISTRY_URL".into(),
-                "http://127.0.0.1:9".into(),
-            ),
-            ("LANG".into(), "C.UTF-8".into()),
-        ]
+        ]);
+        env.extend(unreachable_hub_vars());
+        env
+    }
+
+    /// gpg, pass or docker-credential-pass in this store's environment, reading no stdin.
+    fn tool(&self, program: &str) -> std::process::Command {
+        let mut c = env::command(program, &self.env());
+        c.stdin(Stdio::null());
+        c
     }
 
     fn home(&self) -> &Path {
