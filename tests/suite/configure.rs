@@ -17,8 +17,6 @@ use crate::support::{file_mode, script};
 use base64::Engine;
 use serde_json::Value;
 
-const HUB: &str = "https://index.docker.io/v1/";
-
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -102,7 +100,7 @@ fn plaintext_fixture() -> String {
     format!(
         r#"{{
 	"auths": {{
-		"{HUB}": {{"auth": "{}", "email": "hub@example.com"}},
+		"{HUB_KEY}": {{"auth": "{}", "email": "hub@example.com"}},
 		"ghcr.io": {{"identitytoken": "IdToken-Secret-2222"}},
 		"registry.example.com:5000": {{"username": "alice", "password": "Alice-Secret-3333"}},
 		"quay.io": {{"auth": "{}"}},
@@ -119,7 +117,7 @@ fn plaintext_fixture() -> String {
 }
 
 fn assert_plaintext_migrated(env: &dyn TestEnv) {
-    assert_get(env, HUB, "hubuser", "Hub-Secret-1111");
+    assert_get(env, HUB_KEY, "hubuser", "Hub-Secret-1111");
     assert_get(env, "ghcr.io", "<token>", "IdToken-Secret-2222");
     assert_get(
         env,
@@ -147,7 +145,7 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
     }
     let report = stdout(&out);
     for line in [
-        format!("moved {HUB} (username hubuser) from config.json \"auths\""),
+        format!("moved {HUB_KEY} (username hubuser) from config.json \"auths\""),
         "moved ghcr.io (identity token)".to_string(),
         "moved registry.example.com:5000 (username alice)".to_string(),
         "moved quay.io (username bob)".to_string(),
@@ -181,7 +179,7 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
     );
     assert_eq!(keys(&after["auths"]), keys(&before["auths"]), "{raw}");
     assert_eq!(
-        after["auths"][HUB],
+        after["auths"][HUB_KEY],
         serde_json::json!({"email": "hub@example.com"})
     );
     for k in [
@@ -258,7 +256,7 @@ fn the_previous_secretservice_helper_is_migrated_and_undo_puts_it_back() {
         return;
     };
     let entries = [
-        (HUB, "hubuser", "SS-Hub-Secret-7777"),
+        (HUB_KEY, "hubuser", "SS-Hub-Secret-7777"),
         ("ghcr.io", "<token>", "SS-Token-Secret-8888"),
         ("localhost:5000", "local", "SS-Local-Secret-9999"),
     ];
@@ -268,7 +266,7 @@ fn the_previous_secretservice_helper_is_migrated_and_undo_puts_it_back() {
     }
     let path = config_path(&env);
     let fixture = format!(
-        "{{\n\t\"auths\": {{\n\t\t\"{HUB}\": {{}},\n\t\t\"ghcr.io\": {{}},\n\t\t\"localhost:5000\": {{}}\n\t}},\n\t\"credsStore\": \"secretservice\",\n\t\"credHelpers\": {{\"gcr.io\": \"gcloud\"}}\n}}"
+        "{{\n\t\"auths\": {{\n\t\t\"{HUB_KEY}\": {{}},\n\t\t\"ghcr.io\": {{}},\n\t\t\"localhost:5000\": {{}}\n\t}},\n\t\"credsStore\": \"secretservice\",\n\t\"credHelpers\": {{\"gcr.io\": \"gcloud\"}}\n}}"
     );
     std::fs::write(&path, &fixture).unwrap();
 
@@ -298,7 +296,7 @@ fn the_previous_secretservice_helper_is_migrated_and_undo_puts_it_back() {
     let listed = list_map(&env);
     assert_eq!(
         listed.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["ghcr.io", HUB, "localhost:5000"]
+        ["ghcr.io", HUB_KEY, "localhost:5000"]
     );
     // The old helper's own entries are left where they were.
     let out = secretservice(&env, "list", b"unused");
@@ -570,7 +568,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let text = stdout(&out);
     assert!(text.starts_with("Dry run: nothing is changed."), "{text}");
     for line in [
-        format!("would move {HUB} (username hubuser) from config.json \"auths\" to the keychain"),
+        format!(
+            "would move {HUB_KEY} (username hubuser) from config.json \"auths\" to the keychain"
+        ),
         "would move ghcr.io (identity token) from config.json \"auths\"".into(),
         "would move registry.example.com:5000 (username alice)".into(),
         "would move quay.io (username bob)".into(),

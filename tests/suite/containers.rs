@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::env;
 use crate::support::files_under;
+use crate::support::keyring::UNREACHABLE_HUB;
 use crate::support::output::describe;
 use crate::support::tools::{helper_bin, require_tool, skip};
 
@@ -148,7 +149,7 @@ rm -rf $W"#;
             .env("CONTAINERS_CONF", self.path("containers.conf"))
             .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
             .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
-            .env("DOCKER_HUB_API_URL", "http://127.0.0.1:9")
+            .env("DOCKER_HUB_API_URL", UNREACHABLE_HUB)
             .stdin(Stdio::null());
         c
     }

@@ -20,8 +20,12 @@ use crate::support::harness::{TestEnv, list_map, store_ok, store_request};
 use crate::support::hub_fixture::{Fixture, HUB_KEY};
 use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::mock_hub::{LOGIN, PASSWORD, Reply, USERNAME};
-use crate::support::other_user::{OTHER_UID, chown, is_root, need_root, run_as_other_user};
-use crate::support::output::{assert_one_line_error, describe, stderr, stdout};
+use crate::support::other_user::{
+    OTHER_UID, assert_names_the_owner, chown, is_root, need_root, run_as_other_user,
+};
+use crate::support::output::{
+    assert_one_line_error, assert_one_line_failure, describe, stderr, stdout,
+};
 use crate::support::tools::{helper_bin, require_tool, skip};
 
 fn mode(path: &Path) -> u32 {
@@ -116,15 +120,7 @@ fn configure_on_another_users_config_is_refused_and_changes_nothing() {
     std::fs::write(&config, original).unwrap();
     chown(&config, OTHER_UID);
     let out = configure(&env, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains(&format!("uid {OTHER_UID}"))
-            && err.contains(&config.display().to_string())
-            && err.contains("run it as them"),
-        "{err}"
-    );
+    assert_names_the_owner(&assert_one_line_failure(&out), &config);
     assert_eq!(std::fs::read(&config).unwrap(), original);
     assert_eq!(std::fs::metadata(&config).unwrap().uid(), OTHER_UID);
     assert!(

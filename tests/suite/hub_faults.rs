@@ -11,7 +11,10 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::support::harness::{TestEnv, assert_get, assert_not_found, list_map, store_request};
+use crate::support::harness::{
+    HUB_KEY, TestEnv, assert_get, assert_not_found, list_map, store_request,
+};
+use crate::support::hub_fixture::NAME;
 use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::mock_hub::{LOGIN, MockHub, PASSWORD, Reply, USERNAME};
 use crate::support::output::{
@@ -19,11 +22,9 @@ use crate::support::output::{
 };
 use crate::support::{detach_from_terminal, env, report};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
-const NAME: &str = "docker-credential-hub";
 /// The Hub deadline every faulty run gets.
 const DEADLINE_SECS: u64 = 3;
-/// Slack on top of the deadline for process start and keychain work on a busy 2-core machine.
+/// Slack on top of the deadline for process start and keychain work on a busy machine.
 const MARGIN: Duration = Duration::from_secs(4);
 
 /// One misbehaviour of Hub and what the user must be told about it.

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::support::harness::{NOT_FOUND, TestEnv, get_answer, store_request, var};
-use crate::support::keyring::{KeyringSession, KeyutilsEnv};
+use crate::support::harness::{HUB_KEY, NOT_FOUND, TestEnv, get_answer, store_request, var};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv, UNREACHABLE_HUB as HUB_DOWN};
 use crate::support::mock_hub::{
     AUTH_TOKEN, CLIENT_ID, LOGIN, MANIFEST, MockHub, REVOKE, TWO_FA_LOGIN, USERNAME, make_jwt_with,
     now,
@@ -33,11 +33,8 @@ use crate::support::{env, file_mode, files_under, report, script};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 const OTHER_KEY: &str = "ghcr.io";
 const OTHER_USER: &str = "ghuser";
-/// Nothing listens on loopback's discard port: "Hub is down".
-const HUB_DOWN: &str = "http://127.0.0.1:9";
 const DEBUG_MARK: &str = "docker-credential-hub[debug]";
 
 /// Unique secrets for one run: nothing else on the machine contains them.
@@ -575,6 +572,19 @@ fn login_otp(w: &World, path: &str, secret: &str, code: &str, expect: Expect) ->
     w.run_with(path, &args, format!("{secret}\n"), &env, expect)
 }
 
+/// `login` while the mock issues already-expired tokens: the cached token is stale.
+fn login_with_a_stale_token(w: &World) {
+    w.hub.set_token_lifetime(-10);
+    login(
+        w,
+        "login, password (token expires)",
+        &w.c.password,
+        &[],
+        Expect::Ok,
+    );
+    w.hub.set_token_lifetime(3600);
+}
+
 fn hub_paths(w: &World) {
     let c = &w.c;
     let out = login(w, "login, password", &c.password, &[], Expect::Ok);
@@ -602,15 +612,7 @@ fn hub_paths(w: &World) {
     );
 
     // Token refresh: the cached token is stale, `token` logs in with the stored password.
-    w.hub.set_token_lifetime(-10);
-    login(
-        w,
-        "login, password (token expires)",
-        &c.password,
-        &[],
-        Expect::Ok,
-    );
-    w.hub.set_token_lifetime(3600);
+    login_with_a_stale_token(w);
     let before = w.hub.count(LOGIN);
     let out = w.exec("token, refresh", &["token"], "", &[], &[], Expect::Ok);
     assert_eq!(w.hub.count(LOGIN), before + 1, "token refreshed");
@@ -626,15 +628,7 @@ fn hub_paths(w: &World) {
     );
 
     // Refresh failures.
-    w.hub.set_token_lifetime(-10);
-    login(
-        w,
-        "login, password (token expires)",
-        &c.password,
-        &[],
-        Expect::Ok,
-    );
-    w.hub.set_token_lifetime(3600);
+    login_with_a_stale_token(w);
     w.run_with(
         "token, Hub down",
         &["token"],

@@ -24,7 +24,6 @@ use crate::support::output::{
 use crate::support::tools::require_tool;
 use crate::support::{detach_from_terminal, env, report};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 const SERVICE: &str = "docker-credential-hub";
 const INTERNAL_SERVICE: &str = "docker-credential-hub:internal";
 
@@ -313,8 +312,8 @@ fn a_daemon_killed_mid_operation_leaves_nothing_half_written() {
         // Failed calls that had started before the SIGKILL went out.
         let (killed_at, cut) = (Mutex::new(None::<Instant>), AtomicUsize::new(0));
         let mut rng = Rng::seeded(round as u64);
-        // Kill after a random 0.3–1.2 s of work: each call takes tens of milliseconds, so
-        // several are in flight at that moment.
+        // Kill after a random 0.3–1.2 s of work: far longer than one call, so several are
+        // in flight at that moment.
         let kill_after = Duration::from_millis(300 + rng.below(900));
         let bad_errors = Mutex::new(Vec::new());
         std::thread::scope(|scope| {

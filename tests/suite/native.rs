@@ -288,57 +288,36 @@ fn version_doctor_and_configure_dry_run(p: &dyn TestEnv) {
     }
 }
 
-#[cfg(target_os = "linux")]
-on_backends!(
-    [wine_wincred, wine_dpapi],
-    needs [],
-    [
-        store_get_erase_list,
-        protocol_errors_are_docker_s_exact_strings,
-        large_secrets_round_trip_up_to_the_limit,
-        a_secret_that_looks_like_a_manifest_is_kept_as_it_is,
-        a_reader_never_sees_a_mix_of_two_large_values,
-        ports_and_paths_are_kept_apart,
-        urls_that_differ_only_in_case_are_kept_apart,
-        long_urls_are_keys_or_not_found,
-        a_dotted_service_name_lists_its_entries,
-        version_doctor_and_configure_dry_run,
-    ]
-);
+/// Every case above, on each of `backends`.
+macro_rules! every_case_on {
+    ($($backend:ident),+) => {
+        on_backends!(
+            [$($backend),+],
+            needs [],
+            [
+                store_get_erase_list,
+                protocol_errors_are_docker_s_exact_strings,
+                large_secrets_round_trip_up_to_the_limit,
+                a_secret_that_looks_like_a_manifest_is_kept_as_it_is,
+                a_reader_never_sees_a_mix_of_two_large_values,
+                ports_and_paths_are_kept_apart,
+                urls_that_differ_only_in_case_are_kept_apart,
+                long_urls_are_keys_or_not_found,
+                a_dotted_service_name_lists_its_entries,
+                version_doctor_and_configure_dry_run,
+            ]
+        );
+    };
+}
 
+// The Windows binary under Wine, on the Credential Manager (`auto`) and the dpapi files.
+#[cfg(target_os = "linux")]
+every_case_on!(wine_wincred, wine_dpapi);
+
+// The platform's own keychain, which `auto` picks.
 #[cfg(any(target_os = "macos", windows))]
-on_backends!(
-    [native_keychain],
-    needs [],
-    [
-        store_get_erase_list,
-        protocol_errors_are_docker_s_exact_strings,
-        large_secrets_round_trip_up_to_the_limit,
-        a_secret_that_looks_like_a_manifest_is_kept_as_it_is,
-        a_reader_never_sees_a_mix_of_two_large_values,
-        ports_and_paths_are_kept_apart,
-        urls_that_differ_only_in_case_are_kept_apart,
-        long_urls_are_keys_or_not_found,
-        a_dotted_service_name_lists_its_entries,
-        version_doctor_and_configure_dry_run,
-    ]
-);
+every_case_on!(native_keychain);
 
 // The dpapi file store, natively.
 #[cfg(windows)]
-on_backends!(
-    [native_dpapi],
-    needs [],
-    [
-        store_get_erase_list,
-        protocol_errors_are_docker_s_exact_strings,
-        large_secrets_round_trip_up_to_the_limit,
-        a_secret_that_looks_like_a_manifest_is_kept_as_it_is,
-        a_reader_never_sees_a_mix_of_two_large_values,
-        ports_and_paths_are_kept_apart,
-        urls_that_differ_only_in_case_are_kept_apart,
-        long_urls_are_keys_or_not_found,
-        a_dotted_service_name_lists_its_entries,
-        version_doctor_and_configure_dry_run,
-    ]
-);
+every_case_on!(native_dpapi);

@@ -347,8 +347,6 @@ fn http_and_https_are_kept_apart(env: &dyn TestEnv) {
     assert_get(env, "http://scheme.example", "plain", "plain-secret");
 }
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
-
 /// docker's web login (CLI 27.2+) stores its OAuth tokens under the Docker ID, the refresh
 /// secret as `<refresh>..<clientID>` (docker/cli `internal/oauth/manager/manager.go`).
 fn hub_token_keys_are_separate_entries(env: &dyn TestEnv) {

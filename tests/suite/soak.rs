@@ -19,8 +19,8 @@ use crate::support::report;
 
 const WORKERS: usize = 8;
 
-/// The two soaks take turns: run side by side, the keyutils one (hundreds of processes a
-/// second) would starve gnome-keyring of CPU and the Secret Service figure would measure the
+/// The two soaks take turns: run side by side, the keyutils one (many processes a second)
+/// would starve gnome-keyring of CPU and the Secret Service figure would measure the
 /// machine, not the helper.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const KEYS: usize = 50;

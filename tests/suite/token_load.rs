@@ -7,16 +7,15 @@ use std::fs::File;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::harness::{TestEnv, store_request};
+use crate::support::harness::{HUB_KEY, TestEnv, store_request};
 use crate::support::keyring::KeyutilsEnv;
 use crate::support::mock_hub::{LOGIN, MockHub, PASSWORD, Reply, USERNAME};
 use crate::support::output::describe;
 use crate::support::{detach_from_terminal, env, report};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 const CALLS: usize = 200;
-/// Generous: the one login takes milliseconds; waiters may queue behind 199 others on
-/// 2 cores. Lock waiters get this plus 10 s.
+/// Generous: far longer than the one login, since waiters may queue behind all the others
+/// on a small machine. Lock waiters get this plus 10 s.
 const TIMEOUT_SECS: u64 = 60;
 /// Past this the test kills what is left and fails, rather than hang.
 const GIVE_UP: Duration = Duration::from_secs(TIMEOUT_SECS + 60);

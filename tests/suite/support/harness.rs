@@ -12,6 +12,9 @@ use std::process::Output;
 use super::env;
 use super::output::{assert_no_secret, describe, stdout};
 
+/// The key docker keeps Docker Hub credentials under.
+pub const HUB_KEY: &str = "https://index.docker.io/v1/";
+
 /// Everything a test needs from a keychain environment.
 pub trait TestEnv: Sync {
     /// The store the helper uses here, for messages: "secret-service", "keyutils", "pass",
@@ -92,6 +95,19 @@ pub fn run_with(
         .write_stdin(stdin)
         .output()
         .expect("run docker-credential-hub")
+}
+
+/// Erase every credential `list` shows, for a keychain shared with other tests or runs
+/// (keyutils, Wine's, the native one). Best effort: a failing cleanup must not hide the
+/// test's own result.
+pub fn erase_all(env: &dyn TestEnv) {
+    let Ok(out) = env.cmd().arg("list").output() else {
+        return;
+    };
+    let listed: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    for url in listed.keys() {
+        let _ = env.cmd().arg("erase").write_stdin(url.as_bytes()).output();
+    }
 }
 
 /// The `store` request docker sends.

@@ -10,7 +10,7 @@ use super::keyring::KeyutilsEnv;
 use super::mock_hub::{ACCESS_TOKEN, MockHub, OTP_CODE, PASSWORD, USERNAME};
 use super::output::{describe, stderr, stdout};
 
-pub const HUB_KEY: &str = "https://index.docker.io/v1/";
+pub use super::harness::HUB_KEY;
 pub const NAME: &str = "docker-credential-hub";
 /// Where `login` takes the two-factor code from.
 pub const OTP_ENV: &str = "DOCKER_CREDENTIAL_HUB_OTP";

@@ -6,7 +6,6 @@
 //! Both are a `TestEnv` (support/harness.rs), as is `PassEnv` (support/pass.rs), so one test
 //! body runs on every backend.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Output, Stdio};
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::env;
-use super::harness::TestEnv;
+use super::harness::{TestEnv, erase_all};
 use super::tools::{on_path, require_tool, skip};
 
 /// The keyring password, fed on stdin without a newline (as `printf %s` would).
@@ -28,17 +27,30 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// the machine.
 pub const UNREACHABLE_HUB: &str = "http://127.0.0.1:9";
 
-/// The variables that point the helper at Docker's services, all unreachable.
-pub fn unreachable_hub_vars() -> Vec<(String, String)> {
-    [
-        "DOCKER_HUB_API_URL",
-        "DOCKER_HUB_OAUTH_URL",
-        "DOCKER_HUB_AUTH_URL",
-        "DOCKER_HUB_REGISTRY_URL",
-    ]
-    .into_iter()
-    .map(|k| (k.to_string(), UNREACHABLE_HUB.to_string()))
-    .collect()
+/// What the helper gets on a private keychain: the base variables (support/env.rs), its own
+/// docker config, the backend, and every Docker service unreachable.
+pub fn keychain_vars(
+    home: &Path,
+    runtime: &Path,
+    docker_config: &Path,
+    backend: &str,
+) -> Vec<(String, String)> {
+    let mut vars = env::base_vars(home, runtime);
+    vars.extend([
+        ("DOCKER_CONFIG".into(), docker_config.display().to_string()),
+        ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), backend.into()),
+    ]);
+    vars.extend(
+        [
+            "DOCKER_HUB_API_URL",
+            "DOCKER_HUB_OAUTH_URL",
+            "DOCKER_HUB_AUTH_URL",
+            "DOCKER_HUB_REGISTRY_URL",
+        ]
+        .into_iter()
+        .map(|k| (k.to_string(), UNREACHABLE_HUB.to_string())),
+    );
+    vars
 }
 
 pub fn private_dir(path: &Path) -> PathBuf {
@@ -228,9 +240,9 @@ impl KeyringSession {
     /// daemon is killed first.
     pub fn restart_keyring_daemon(&self) {
         self.kill_keyring_daemon();
-        // gnome-keyring-daemon was once seen to exit at start, before any client call (one of
-        // roughly a thousand starts under the parallel test load): start it again, saying why
-        // on stderr, since that is the daemon's own start-up, not the behaviour under test.
+        // gnome-keyring-daemon has been seen, rarely, to exit at start before any client call
+        // under the parallel test load: start it again, saying why on stderr, since that is
+        // the daemon's own start-up, not the behaviour under test.
         for attempt in 1..=3 {
             match self.spawn_keyring_daemon() {
                 Ok(child) => {
@@ -351,18 +363,17 @@ impl KeyringSession {
 
 impl TestEnv for KeyringSession {
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = self.base_env();
-        env.extend([
-            (
-                "DOCKER_CONFIG".into(),
-                self.docker_config.display().to_string(),
-            ),
-            (
-                "DOCKER_CREDENTIAL_HUB_BACKEND".into(),
-                "secret-service".into(),
-            ),
-        ]);
-        env.extend(unreachable_hub_vars());
+        let mut env = keychain_vars(
+            &self.home,
+            &self.runtime,
+            &self.docker_config,
+            "secret-service",
+        );
+        env::set(
+            &mut env,
+            "DBUS_SESSION_BUS_ADDRESS",
+            self.bus_address.clone(),
+        );
         env
     }
 
@@ -467,16 +478,12 @@ impl KeyutilsEnv {
 
 impl TestEnv for KeyutilsEnv {
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = env::base_vars(&self.home, &self.runtime);
-        env.extend([
-            (
-                "DOCKER_CONFIG".into(),
-                self.docker_config.display().to_string(),
-            ),
-            ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "keyutils".into()),
-            ("DOCKER_CREDENTIAL_HUB_SERVICE".into(), self.service.clone()),
-        ]);
-        env.extend(unreachable_hub_vars());
+        let mut env = keychain_vars(&self.home, &self.runtime, &self.docker_config, "keyutils");
+        env::set(
+            &mut env,
+            "DOCKER_CREDENTIAL_HUB_SERVICE",
+            self.service.clone(),
+        );
         env
     }
 
@@ -495,16 +502,7 @@ impl TestEnv for KeyutilsEnv {
 
 impl Drop for KeyutilsEnv {
     fn drop(&mut self) {
-        // Best effort: a failing cleanup must not hide the test's own result.
-        let Ok(out) = self.cmd().arg("list").output() else {
-            return;
-        };
-        let Ok(map) = serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout) else {
-            return;
-        };
-        for url in map.keys() {
-            let _ = self.cmd().arg("erase").write_stdin(url.as_bytes()).output();
-        }
+        erase_all(self);
         self.invalidate_leftovers();
     }
 }

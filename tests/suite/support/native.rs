@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 use super::env;
-use super::harness::{TestEnv, run};
+use super::harness::{TestEnv, erase_all};
 use super::tools::skip;
 
 pub struct NativeEnv {
@@ -144,11 +144,6 @@ impl TestEnv for NativeEnv {
 impl Drop for NativeEnv {
     /// Erase whatever the test left in the keychain under its service name.
     fn drop(&mut self) {
-        let out = run(self, &["list"], "");
-        let listed: std::collections::BTreeMap<String, String> =
-            serde_json::from_slice(&out.stdout).unwrap_or_default();
-        for url in listed.keys() {
-            let _ = run(self, &["erase"], url.as_bytes());
-        }
+        erase_all(self);
     }
 }

@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use super::env;
-use super::harness::{TestEnv, run};
+use super::harness::{TestEnv, erase_all};
 use super::tools::{require_tool, skip};
 
 const WINE: &str = "/usr/lib/wine/wine64";
@@ -397,11 +397,6 @@ impl TestEnv for WineEnv {
 impl Drop for WineEnv {
     /// Erase whatever the test left under its service name.
     fn drop(&mut self) {
-        let out = run(self, &["list"], "");
-        let listed: std::collections::BTreeMap<String, String> =
-            serde_json::from_slice(&out.stdout).unwrap_or_default();
-        for url in listed.keys() {
-            let _ = run(self, &["erase"], url.as_bytes());
-        }
+        erase_all(self);
     }
 }
