@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::support::env;
 use crate::support::files_under;
 use crate::support::keyring::UNREACHABLE_HUB;
-use crate::support::output::describe;
+use crate::support::output::{describe, stderr};
 use crate::support::tools::{helper_bin, require_tool, skip};
 
 const USER: &str = "registry-user";
@@ -340,7 +340,7 @@ fn a_users_own_credential_helpers_setting_is_left_alone() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(!w.drop_in().exists());
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), text);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("left alone") && err.contains("credential-helpers"),
         "{err}"

@@ -28,7 +28,7 @@ use crate::support::mock_hub::{
     AUTH_TOKEN, CLIENT_ID, LOGIN, MANIFEST, MockHub, REVOKE, TWO_FA_LOGIN, USERNAME, make_jwt_with,
     now,
 };
-use crate::support::output::describe;
+use crate::support::output::{describe, stdout};
 use crate::support::{env, file_mode, files_under, report, script};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -252,7 +252,7 @@ impl<'a> World<'a> {
     /// `answer`, and only its stderr goes to the scan.
     fn run_answer(&self, path: &str, args: &[&str], stdin: impl Into<Vec<u8>>, answer: &str) {
         let out = self.exec(path, args, stdin, &[], &[], Expect::Ok);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), answer, "{path}");
+        assert_eq!(stdout(&out), answer, "{path}");
     }
 
     fn capture(&self, what: String, bytes: &[u8]) {
@@ -460,7 +460,7 @@ fn protocol_paths(w: &World) {
         "nothing.example.com",
         Expect::Fail,
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), NOT_FOUND);
+    assert_eq!(stdout(&out), NOT_FOUND);
     w.run("get, bad input (empty)", &["get"], "", Expect::Fail);
     // A store request sent to `get` by mistake carries a secret.
     w.run(
@@ -588,7 +588,7 @@ fn login_with_a_stale_token(w: &World) {
 fn hub_paths(w: &World) {
     let c = &w.c;
     let out = login(w, "login, password", &c.password, &[], Expect::Ok);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Login Succeeded\n");
+    assert_eq!(stdout(&out), "Login Succeeded\n");
     login(w, "login, wrong password", &c.wrong, &[], Expect::Fail);
     login(w, "login, access token", &c.access_token, &[], Expect::Ok);
     w.run(
@@ -616,10 +616,7 @@ fn hub_paths(w: &World) {
     let before = w.hub.count(LOGIN);
     let out = w.exec("token, refresh", &["token"], "", &[], &[], Expect::Ok);
     assert_eq!(w.hub.count(LOGIN), before + 1, "token refreshed");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{}\n", w.latest_jwt())
-    );
+    assert_eq!(stdout(&out), format!("{}\n", w.latest_jwt()));
     w.run_answer(
         "token, cached after refresh",
         &["token"],
@@ -879,7 +876,7 @@ fn doctor_paths(w: &World) {
         "",
         Expect::Any,
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     assert!(
         text.contains("cached Hub JWT for"),
         "doctor looked at the cached JWT: {}",
@@ -927,7 +924,7 @@ fn doctor_paths(w: &World) {
             Expect::Any,
         );
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("warn DOCKER_AUTH_CONFIG is set"),
+            stdout(&out).contains("warn DOCKER_AUTH_CONFIG is set"),
             "{path}: {}",
             describe(&out)
         );
@@ -976,7 +973,7 @@ fn argv_paths(w: &World) -> usize {
     );
     let out = w.run("list", &["list"], "", Expect::Ok);
     assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("argv.example"),
+        !stdout(&out).contains("argv.example"),
         "a refused store stored something"
     );
     cases.len()

@@ -4,7 +4,7 @@
 //!   restarted daemon serves everything stored before;
 //! - the daemon SIGKILLed while concurrent stores and erases run: after a restart nothing
 //!   is half-written and nothing acknowledged is lost;
-//! - a locked collection: the commands not covered by tests/protocol.rs (list, login,
+//! - a locked collection: the commands not covered by protocol.rs (list, login,
 //!   token, logout, configure, doctor) fail clearly and promptly and write nothing.
 //!
 //! Figures go to target/tmp/reliability-*.txt, which `.ci/run` prints.

@@ -5,7 +5,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
-use crate::support::output::assert_one_line_error;
+use crate::support::output::{assert_one_line_error, stderr, stdout};
 use crate::support::tools::{helper_bin, require_tool};
 use crate::support::{env, report};
 
@@ -119,15 +119,10 @@ fn keys_outlive_the_process_without_a_persistent_keyring() {
         "store",
         r#"{"ServerURL":"https://np.example","Username":"u","Secret":"s-np"}"#,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let out = helper("get", "https://np.example");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout(&out),
         "{\"ServerURL\":\"https://np.example\",\"Username\":\"u\",\"Secret\":\"s-np\"}\n"
     );
     assert_eq!(
@@ -170,7 +165,7 @@ fn keyutils_blocked_by_seccomp_is_one_clear_line_for_every_action() {
                 // With no D-Bus either, the message names both causes.
                 assert!(line.contains("D-Bus"), "{line}");
             }
-            assert!(!String::from_utf8_lossy(&out.stderr).contains("canary-seccomp"));
+            assert!(!stderr(&out).contains("canary-seccomp"));
             faults += 1;
         }
     }
@@ -245,7 +240,7 @@ keyctl clear @u
 "#
     );
     let out = as_nobody(home.path(), &script);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = stdout(&out);
     let stored: Vec<usize> = (1..=n)
         .filter(|i| stdout.contains(&format!("store {i} rc=0")))
         .collect();
@@ -301,14 +296,14 @@ fn auto_without_dbus_falls_back_to_keyutils_with_a_warning() {
         r#"{"ServerURL":"https://nodbus.example","Username":"u","Secret":"canary-nodbus"}"#,
     );
     assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(stderr.contains("will not survive a reboot"), "{stderr}");
     assert!(stderr.contains("no D-Bus session bus"), "{stderr}");
     assert!(!stderr.contains("canary-nodbus"));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let out = store("get", "https://nodbus.example");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout(&out),
         "{\"ServerURL\":\"https://nodbus.example\",\"Username\":\"u\",\"Secret\":\"canary-nodbus\"}\n"
     );
     // get and list stay quiet on stderr: docker runs them on every pull.

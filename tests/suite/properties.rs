@@ -2,6 +2,7 @@
 //! library API in process (on real kernel keyutils), then a few hundred through the binary.
 //! Each test writes its figures to target/tmp/reliability-*.txt, which `.ci/run` prints.
 
+use crate::support::output::{stderr, stdout};
 use crate::support::{env, report};
 
 use docker_credential_hub::Deadline;
@@ -147,8 +148,8 @@ fn binary_never_panics_and_answers_in_one_line() {
                 .status
                 .code()
                 .ok_or_else(|| TestCaseError::fail("killed by a signal (a panic aborts)"))?;
-            check_answer(code, &String::from_utf8_lossy(&out.stdout))?;
-            prop_assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+            check_answer(code, &stdout(&out))?;
+            prop_assert!(!stderr(&out).contains("panicked"));
             Ok(())
         })
         .unwrap();

@@ -11,7 +11,7 @@ use base64::Engine;
 
 use crate::support::harness::{TestEnv, assert_get, assert_not_found, docker};
 use crate::support::keyring::KeyutilsEnv;
-use crate::support::output::{assert_one_line_failure, describe};
+use crate::support::output::{assert_one_line_failure, describe, stdout};
 use crate::support::registry::FakeRegistry;
 use crate::support::tools::require_tool;
 use crate::support::wine::WineEnv;
@@ -78,7 +78,7 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
     // 1. configure --wsl: the plaintext credential moves into the Windows store.
     let out = wsl.run(&["configure", "--wsl"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = stdout(&out);
     assert!(
         said.contains("moved old.example:5000 (username old-user)")
             && said.contains("\"credsStore\": \"hub.exe\""),
@@ -126,7 +126,7 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
         win.credentials()
     );
     let out = wsl.run(&["doctor"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = stdout(&out);
     assert!(
         said.contains(&format!(
             "ok   WSL ({DISTRO}): docker uses the Windows store through docker-credential-hub.exe"
@@ -189,7 +189,7 @@ fn doctor_in_wsl_says_how_to_share_the_windows_store() {
     };
     std::fs::write(wsl.config(), r#"{"credsStore":"hub"}"#).unwrap();
     let out = wsl.run(&["doctor"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = stdout(&out);
     let line = said
         .lines()
         .find(|l| l.contains("WSL ("))
@@ -202,5 +202,5 @@ fn doctor_in_wsl_says_how_to_share_the_windows_store() {
     );
     // Outside WSL, no such line.
     let out = wsl.linux.cmd().arg("doctor").output().expect("run doctor");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("WSL ("));
+    assert!(!stdout(&out).contains("WSL ("));
 }
