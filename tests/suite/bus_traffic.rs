@@ -213,3 +213,50 @@ fn the_canary_check_recognises_a_plain_byte_dump() {
     let squeezed = dump.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(squeezed.contains(&canary_as_monitor_bytes()), "{dump}");
 }
+
+/// A `store` creates its item on the default collection's own path, which it asks for with
+/// `ReadAlias`, never on the alias path `/aliases/default`: gnome-keyring resolves an alias
+/// path on its D-Bus worker thread from a table its main thread rewrites whenever a client
+/// connects, and under concurrent clients such a create now and then lands on a path of
+/// freed memory (UnknownMethod). ReadAlias is answered on the main thread.
+#[test]
+fn store_creates_on_the_collection_path_it_read_not_on_the_alias() {
+    if !require_tool("dbus-monitor") {
+        return;
+    }
+    let Some(session) = KeyringSession::start() else {
+        return;
+    };
+    let monitor = Monitor::start(&session);
+    store_ok(&session, FOUND, "alice", CANARY);
+    monitor.wait_for("the CreateItem calls", |log| {
+        calls(log)
+            .iter()
+            .filter(|c| c.member == "CreateItem")
+            .count()
+            >= 2
+    });
+    let lines = monitor.lines();
+    let log = lines.join("\n");
+    let creates: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("method call ") && l.contains("member=CreateItem"))
+        .filter_map(|l| field(l, "path"))
+        .collect();
+    assert!(!creates.is_empty(), "no CreateItem on the bus:\n{log}");
+    for path in &creates {
+        assert_eq!(
+            *path, "/org/freedesktop/secrets/collection/login",
+            "CreateItem must go to the collection's own path; the bus saw:\n{log}"
+        );
+    }
+    let read_alias = calls(&lines)
+        .iter()
+        .filter(|c| c.member == "ReadAlias")
+        .count();
+    assert!(
+        read_alias >= 1,
+        "the collection's path comes from ReadAlias; the bus saw:\n{log}"
+    );
+    assert_get(&session, FOUND, "alice", CANARY);
+}

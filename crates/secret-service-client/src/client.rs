@@ -24,7 +24,7 @@ const SERVICE_IFACE: &str = "org.freedesktop.Secret.Service";
 const ITEM_IFACE: &str = "org.freedesktop.Secret.Item";
 const COLLECTION_IFACE: &str = "org.freedesktop.Secret.Collection";
 /// The default collection (usually `login`), through its alias.
-const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
+const DEFAULT_ALIAS: &str = "/org/freedesktop/secrets/aliases/default";
 const CONTENT_TYPE: &str = "application/octet-stream";
 /// How often a not-yet-admitted client's first search is retried, a millisecond apart.
 const ADMISSION_TRIES: u32 = 200;
@@ -97,6 +97,8 @@ pub struct Client {
     /// Our half of the key exchange, computed while the first search is answered.
     keys: Option<KeyPair>,
     session: Option<(OwnedObjectPath, AesKey)>,
+    /// The default collection's own path, once `ReadAlias` has named it.
+    default_collection: Option<OwnedObjectPath>,
 }
 
 fn call(path: &str, iface: &str, member: &str) -> zbus::message::Builder<'static> {
@@ -124,6 +126,7 @@ impl Client {
             admitted: false,
             keys: None,
             session: None,
+            default_collection: None,
         })
     }
 
@@ -258,6 +261,36 @@ impl Client {
             .map_err(|_| Error::Unexpected("item attributes are not a string map".into()))
     }
 
+    /// The default collection's own path, asked once per connection with `ReadAlias` (the
+    /// alias path when there is no default collection, so that the service's own answer to
+    /// the create stays what it was).
+    ///
+    /// Why not simply call `CreateItem` on `/aliases/default`: gnome-keyring rewrites a call
+    /// on an alias path to the collection's path in a message filter on its D-Bus worker
+    /// thread, reading its alias table there, while its main thread replaces that table's
+    /// entry (and frees the old string) each time a new client connects
+    /// (gkd-secret-service.c: `rewrite_default_alias` against `update_default`). With
+    /// clients coming and going, the rewritten path is now and then freed memory, and the
+    /// create fails with UnknownMethod on a path of garbage. `ReadAlias` is answered on the
+    /// main thread.
+    fn default_collection(&mut self) -> Result<OwnedObjectPath> {
+        if let Some(path) = &self.default_collection {
+            return Ok(path.clone());
+        }
+        let read = call(SERVICE_PATH, SERVICE_IFACE, "ReadAlias")
+            .build(&("default",))
+            .map_err(BusError::from)?;
+        let reply = self.bus.call(&read).map_err(Error::from_bus)?;
+        let path: OwnedObjectPath = reply.body().deserialize().map_err(BusError::from)?;
+        let path = if path.as_str() == "/" {
+            OwnedObjectPath::try_from(DEFAULT_ALIAS).expect("a valid object path")
+        } else {
+            path
+        };
+        self.default_collection = Some(path.clone());
+        Ok(path)
+    }
+
     /// Create an item in the default collection, replacing one with the same attributes.
     pub fn create(
         &mut self,
@@ -265,6 +298,7 @@ impl Client {
         attributes: &BTreeMap<&str, &str>,
         secret: &[u8],
     ) -> Result<OwnedObjectPath> {
+        let collection = self.default_collection()?;
         let (path, key) = self.session()?;
         let (iv, data) = key.encrypt(secret)?;
         let attributes: HashMap<&str, &str> = attributes.iter().map(|(k, v)| (*k, *v)).collect();
@@ -276,7 +310,7 @@ impl Client {
             ),
         ]);
         let wire = (path, iv.to_vec(), data, CONTENT_TYPE);
-        let create = call(DEFAULT_COLLECTION, COLLECTION_IFACE, "CreateItem")
+        let create = call(collection.as_str(), COLLECTION_IFACE, "CreateItem")
             .build(&(properties, wire, true))
             .map_err(BusError::from)?;
         let reply = self.bus.call(&create).map_err(Error::from_bus)?;
