@@ -6,13 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
 use crate::support::elf::{EM_AARCH64, assert_static_pie};
-use crate::support::keyring::{
-    COMMAND_TIMEOUT, KeyringSession, TestEnv, assert_get, assert_not_found, erase_ok, list_map,
-    require_tool, skip, store_ok,
+use crate::support::env;
+use crate::support::harness::{
+    TestEnv, assert_get, assert_not_found, erase_ok, list_map, store_ok,
 };
+use crate::support::keyring::KeyringSession;
+use crate::support::tools::{require_tool, skip};
 
 const VARIABLE: &str = "DOCKER_CREDENTIAL_HUB_AARCH64_BINARY";
 
@@ -43,13 +43,10 @@ struct UnderQemu<'a> {
 }
 
 impl TestEnv for UnderQemu<'_> {
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::new("qemu-aarch64");
-        cmd.arg(self.binary)
-            .env_clear()
-            .envs(self.env())
-            .timeout(COMMAND_TIMEOUT);
-        cmd
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = env::command("qemu-aarch64", &self.env());
+        cmd.arg(self.binary);
+        env::bounded(cmd)
     }
 
     fn env(&self) -> Vec<(String, String)> {

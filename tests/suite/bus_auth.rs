@@ -1,19 +1,20 @@
 //! A session bus that refuses our authentication.
 //!
-//! The fast `get` (and `token`) send the whole D-Bus handshake and then their first call
-//! without waiting for the bus to accept them (src/keychain/fast_get.rs). When the bus says
-//! REJECTED instead of OK, that answer must fail the pending call at once, and the normal path must report the problem in one line: never a hang until
-//! the deadline, never "credentials not found". A real dbus-daemon that only allows the
-//! ANONYMOUS mechanism refuses the EXTERNAL authentication every client here uses.
+//! `get` (and `token`) send the whole D-Bus handshake and then their first call without
+//! waiting for the bus to accept them (crates/secret-service-client/src/bus.rs). When the bus
+//! says REJECTED instead of OK, that answer must fail the pending call at once and be
+//! reported in one line: never a hang until the deadline, never "credentials not found". A
+//! real dbus-daemon that only allows the ANONYMOUS mechanism refuses the EXTERNAL
+//! authentication every client here uses.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
-use crate::support::keyring::{
-    assert_one_line_error, bus_config, describe, helper_bin, require_tool,
-};
-
-const NOT_FOUND: &str = "credentials not found in native keychain";
+use crate::support::env;
+use crate::support::harness::NOT_FOUND;
+use crate::support::keyring::bus_config;
+use crate::support::output::{assert_one_line_error, describe, stderr};
+use crate::support::tools::require_tool;
 /// Long enough that running into it fails the assertions below (they reject its message).
 const DEADLINE_SECS: &str = "20";
 
@@ -32,7 +33,7 @@ impl RefusingBus {
             bus_config(dir.path(), "<auth>ANONYMOUS</auth>\n  <allow_anonymous/>"),
         )
         .expect("write bus config");
-        let mut child = Command::new("dbus-daemon")
+        let mut child = env::command("dbus-daemon", &env::base_vars(dir.path(), dir.path()))
             .arg(format!("--config-file={}", config.display()))
             .args(["--nofork", "--print-address=1"])
             .stdin(Stdio::null())
@@ -62,12 +63,8 @@ impl RefusingBus {
         for d in [&home, &runtime] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        assert_cmd::Command::new(helper_bin())
+        env::helper_command(&env::base_vars(&home, &runtime))
             .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("XDG_RUNTIME_DIR", &runtime)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
             .env("DOCKER_CREDENTIAL_HUB_BACKEND", "secret-service")
             .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", DEADLINE_SECS)
@@ -88,7 +85,7 @@ impl Drop for RefusingBus {
 fn assert_names_the_bus(line: &str, out: &Output) {
     assert_ne!(
         line,
-        NOT_FOUND,
+        NOT_FOUND.trim_end(),
         "a refused bus is not a missing credential: {}",
         describe(out)
     );
@@ -122,7 +119,7 @@ fn a_bus_that_refuses_authentication_fails_get_and_token_in_one_line() {
         "token printed no token: {}",
         describe(&out)
     );
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let err = stderr(&out);
     assert_eq!(
         err.matches('\n').count(),
         1,

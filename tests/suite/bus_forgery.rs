@@ -27,7 +27,9 @@ use zbus::message::Type;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value, as_value};
 
 use crate::support::dbus_peer::Peer;
-use crate::support::keyring::{KeyringSession, assert_get, describe, store};
+use crate::support::harness::{assert_get, store};
+use crate::support::keyring::KeyringSession;
+use crate::support::output::describe;
 
 include!("../../crates/secret-service-client/src/dh_group.rs");
 

@@ -1,19 +1,19 @@
 //! What a `get` says on the bus, watched by `dbus-monitor` on the private session.
 //!
-//! docker calls `get` on every pull, and the fast path exists to make it three calls to the
-//! Secret Service and no more: SearchItems, then (only when something was found) OpenSession
-//! with the encrypted algorithm, then GetSecret. If that path broke, every answer would still
-//! be right (the normal path takes over), only slower, and no other test would notice. This
-//! one does, and checks on the wire that the secret never crosses the bus in the clear.
+//! docker calls `get` on every pull, so a found `get` is three calls to the Secret Service
+//! and no more: SearchItems, then (only when something was found) OpenSession with the
+//! encrypted algorithm, then GetSecret; a not-found `get` is the search alone. An extra call
+//! would leave every answer right, only slower, and no other test would notice. This one
+//! does, and checks on the wire that the secret never crosses the bus in the clear.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{
-    KeyringSession, assert_get, assert_not_found, require_tool, store_ok,
-};
+use crate::support::harness::{TestEnv, assert_get, assert_not_found, store_ok};
+use crate::support::keyring::KeyringSession;
+use crate::support::tools::require_tool;
 
 const FOUND: &str = "https://traffic.example/v1/";
 const MISSING: &str = "https://missing.traffic.example/v1/";
@@ -29,9 +29,10 @@ struct Monitor {
 impl Monitor {
     /// Start monitoring; returns once the monitor is in place (its connection has become a
     /// monitor, which the bus announces by taking its name away: NameLost).
-    fn start(bus_address: &str) -> Monitor {
-        let mut child = Command::new("dbus-monitor")
-            .args(["--address", bus_address])
+    fn start(session: &KeyringSession) -> Monitor {
+        let mut child = session
+            .tool("dbus-monitor")
+            .args(["--address", session.bus_address()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -146,7 +147,7 @@ fn get_is_three_calls_on_an_encrypted_session_and_not_found_is_one() {
         return;
     };
     store_ok(&session, FOUND, "alice", CANARY);
-    let monitor = Monitor::start(session.bus_address());
+    let monitor = Monitor::start(&session);
 
     assert_get(&session, FOUND, "alice", CANARY);
     assert_not_found(&session, MISSING);
@@ -226,7 +227,7 @@ fn store_creates_on_the_collection_path_it_read_not_on_the_alias() {
     let Some(session) = KeyringSession::start() else {
         return;
     };
-    let monitor = Monitor::start(session.bus_address());
+    let monitor = Monitor::start(&session);
     store_ok(&session, FOUND, "alice", CANARY);
     monitor.wait_for("the CreateItem calls", |log| {
         calls(log)

@@ -2,19 +2,20 @@
 //! real keychains, the real docker CLI and Debian's docker-credential-secretservice.
 //! Every failure path must leave config.json byte-identical.
 
-use crate::support::file_mode;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::*;
+use crate::support::env;
+use crate::support::harness::*;
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
+use crate::support::output::{assert_no_secret, describe, stderr, stdout};
 use crate::support::registry::FakeRegistry;
+use crate::support::tools::require_tool;
+use crate::support::{file_mode, script};
 use base64::Engine;
 use serde_json::Value;
-
-const HUB: &str = "https://index.docker.io/v1/";
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -28,48 +29,18 @@ fn sidecar(env: &dyn TestEnv, suffix: &str) -> PathBuf {
     env.docker_config_dir().join(format!("config.json{suffix}"))
 }
 
-fn env_var(env: &dyn TestEnv, name: &str) -> String {
-    env.env()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
-
-/// The helper with its own directory first on PATH, where docker would find it after
-/// `./install.sh` (configure refuses to switch otherwise).
-fn helper(env: &dyn TestEnv) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.env(
-        "PATH",
-        format!("{}:{}", bin_dir().display(), env_var(env, "PATH")),
-    );
-    cmd
-}
-
-fn bin_dir() -> PathBuf {
-    helper_bin().parent().unwrap().to_path_buf()
-}
-
-/// `docker-credential-hub configure ARGS` with `extra` prepended to PATH and extra vars.
+/// `docker-credential-hub configure ARGS` as after `./install.sh`, with `extra_path` after
+/// the helper's directory on PATH and extra vars.
 fn configure_with(
     env: &dyn TestEnv,
     args: &[&str],
     extra_path: Option<&Path>,
     vars: &[(&str, &str)],
 ) -> Output {
-    let mut cmd = helper(env);
+    let mut cmd = env.installed_cmd();
     cmd.arg("configure").args(args);
     if let Some(dir) = extra_path {
-        cmd.env(
-            "PATH",
-            format!(
-                "{}:{}:{}",
-                bin_dir().display(),
-                dir.display(),
-                env_var(env, "PATH")
-            ),
-        );
+        cmd.env("PATH", env::path_with(&[&env::helper_dir(), dir]));
     }
     for (k, v) in vars {
         cmd.env(k, v);
@@ -79,14 +50,6 @@ fn configure_with(
 
 fn configure(env: &dyn TestEnv, args: &[&str]) -> Output {
     configure_with(env, args, None, &[])
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn assert_ok(out: &Output, what: &str) {
@@ -122,13 +85,6 @@ fn assert_no_secrets(text: &str, secrets: &[&str], what: &str) {
     }
 }
 
-/// A small executable script in `dir`.
-fn script(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 // ---------------------------------------------------------------------------------------
 // Migration from plaintext `auths`, then the real docker CLI through the helper
 // ---------------------------------------------------------------------------------------
@@ -144,7 +100,7 @@ fn plaintext_fixture() -> String {
     format!(
         r#"{{
 	"auths": {{
-		"{HUB}": {{"auth": "{}", "email": "hub@example.com"}},
+		"{HUB_KEY}": {{"auth": "{}", "email": "hub@example.com"}},
 		"ghcr.io": {{"identitytoken": "IdToken-Secret-2222"}},
 		"registry.example.com:5000": {{"username": "alice", "password": "Alice-Secret-3333"}},
 		"quay.io": {{"auth": "{}"}},
@@ -161,7 +117,7 @@ fn plaintext_fixture() -> String {
 }
 
 fn assert_plaintext_migrated(env: &dyn TestEnv) {
-    assert_get(env, HUB, "hubuser", "Hub-Secret-1111");
+    assert_get(env, HUB_KEY, "hubuser", "Hub-Secret-1111");
     assert_get(env, "ghcr.io", "<token>", "IdToken-Secret-2222");
     assert_get(
         env,
@@ -172,7 +128,7 @@ fn assert_plaintext_migrated(env: &dyn TestEnv) {
     assert_get(env, "quay.io", "bob", "Bob-Secret-4444");
 }
 
-on_both_backends!(plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out);
+on_every_backend!(plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out);
 
 fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn TestEnv) {
     let path = config_path(env);
@@ -189,7 +145,7 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
     }
     let report = stdout(&out);
     for line in [
-        format!("moved {HUB} (username hubuser) from config.json \"auths\""),
+        format!("moved {HUB_KEY} (username hubuser) from config.json \"auths\""),
         "moved ghcr.io (identity token)".to_string(),
         "moved registry.example.com:5000 (username alice)".to_string(),
         "moved quay.io (username bob)".to_string(),
@@ -223,7 +179,7 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
     );
     assert_eq!(keys(&after["auths"]), keys(&before["auths"]), "{raw}");
     assert_eq!(
-        after["auths"][HUB],
+        after["auths"][HUB_KEY],
         serde_json::json!({"email": "hub@example.com"})
     );
     for k in [
@@ -257,6 +213,7 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
     let addr = registry.addr();
     let out = docker(
         env,
+        &[],
         &["login", &addr, "-u", USER, "--password-stdin"],
         &format!("{PASSWORD}\n"),
     );
@@ -271,30 +228,11 @@ fn plaintext_auths_move_to_the_keychain_then_docker_logs_in_and_out(env: &dyn Te
     assert_no_secrets(&raw, &[PASSWORD], "config.json after docker login");
     assert_no_secrets(&raw, &PLAIN_SECRETS, "config.json after docker login");
 
-    let out = docker(env, &["logout", &addr], "");
+    let out = docker(env, &[], &["logout", &addr], "");
     assert_ok(&out, "docker logout");
     assert_not_found(env, &addr);
     // The migrated credentials are untouched by the other registry's logout.
     assert_plaintext_migrated(env);
-}
-
-/// `docker` in the test environment with our binary first on PATH and no engine.
-fn docker(env: &dyn TestEnv, args: &[&str], stdin: &str) -> Output {
-    let mut vars = env.env();
-    for (k, v) in vars.iter_mut() {
-        if k == "PATH" {
-            *v = format!("{}:{v}", bin_dir().display());
-        }
-    }
-    vars.push(("DOCKER_HOST".into(), "unix:///nonexistent.sock".into()));
-    assert_cmd::Command::new("docker")
-        .env_clear()
-        .envs(vars)
-        .args(args)
-        .write_stdin(stdin)
-        .timeout(COMMAND_TIMEOUT)
-        .output()
-        .expect("run docker")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -302,12 +240,9 @@ fn docker(env: &dyn TestEnv, args: &[&str], stdin: &str) -> Output {
 // ---------------------------------------------------------------------------------------
 
 fn secretservice(env: &dyn TestEnv, action: &str, stdin: &[u8]) -> Output {
-    assert_cmd::Command::new("docker-credential-secretservice")
-        .env_clear()
-        .envs(env.env())
+    env::bounded(env.tool("docker-credential-secretservice"))
         .arg(action)
         .write_stdin(stdin)
-        .timeout(COMMAND_TIMEOUT)
         .output()
         .expect("run docker-credential-secretservice")
 }
@@ -321,7 +256,7 @@ fn the_previous_secretservice_helper_is_migrated_and_undo_puts_it_back() {
         return;
     };
     let entries = [
-        (HUB, "hubuser", "SS-Hub-Secret-7777"),
+        (HUB_KEY, "hubuser", "SS-Hub-Secret-7777"),
         ("ghcr.io", "<token>", "SS-Token-Secret-8888"),
         ("localhost:5000", "local", "SS-Local-Secret-9999"),
     ];
@@ -331,7 +266,7 @@ fn the_previous_secretservice_helper_is_migrated_and_undo_puts_it_back() {
     }
     let path = config_path(&env);
     let fixture = format!(
-        "{{\n\t\"auths\": {{\n\t\t\"{HUB}\": {{}},\n\t\t\"ghcr.io\": {{}},\n\t\t\"localhost:5000\": {{}}\n\t}},\n\t\"credsStore\": \"secretservice\",\n\t\"credHelpers\": {{\"gcr.io\": \"gcloud\"}}\n}}"
+        "{{\n\t\"auths\": {{\n\t\t\"{HUB_KEY}\": {{}},\n\t\t\"ghcr.io\": {{}},\n\t\t\"localhost:5000\": {{}}\n\t}},\n\t\"credsStore\": \"secretservice\",\n\t\"credHelpers\": {{\"gcr.io\": \"gcloud\"}}\n}}"
     );
     std::fs::write(&path, &fixture).unwrap();
 
@@ -361,7 +296,7 @@ fn the_previous_secretservice_helper_is_migrated_and_undo_puts_it_back() {
     let listed = list_map(&env);
     assert_eq!(
         listed.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["ghcr.io", HUB, "localhost:5000"]
+        ["ghcr.io", HUB_KEY, "localhost:5000"]
     );
     // The old helper's own entries are left where they were.
     let out = secretservice(&env, "list", b"unused");
@@ -603,7 +538,7 @@ fn the_kernel_keyring_fallback_is_not_trusted_with_plaintext_credentials() {
     let original = plaintext_fixture();
     std::fs::write(config_path(&env), &original).unwrap();
     // auto, with no D-Bus at all: the backend falls back to keyutils on its own.
-    let mut cmd = helper(&env);
+    let mut cmd = env.installed_cmd();
     cmd.arg("configure")
         .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND");
     let out = cmd.output().unwrap();
@@ -633,7 +568,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let text = stdout(&out);
     assert!(text.starts_with("Dry run: nothing is changed."), "{text}");
     for line in [
-        format!("would move {HUB} (username hubuser) from config.json \"auths\" to the keychain"),
+        format!(
+            "would move {HUB_KEY} (username hubuser) from config.json \"auths\" to the keychain"
+        ),
         "would move ghcr.io (identity token) from config.json \"auths\"".into(),
         "would move registry.example.com:5000 (username alice)".into(),
         "would move quay.io (username bob)".into(),
@@ -716,7 +653,8 @@ fn a_missing_config_is_created_with_mode_0600() {
     };
     // Not even the directory exists yet.
     let dir = env.docker_config_dir().join("fresh");
-    let out = helper(&env)
+    let out = env
+        .installed_cmd()
         .arg("configure")
         .env("DOCKER_CONFIG", &dir)
         .output()
@@ -745,7 +683,8 @@ fn configure_refuses_when_docker_could_not_find_the_helper() {
     };
     let original = r#"{"auths": {}, "k": "v"}"#;
     std::fs::write(config_path(&env), original).unwrap();
-    // The test environment's PATH does not hold the built binary.
+    // The test environment's PATH holds neither the built binary nor one installed on this
+    // machine (support/env.rs).
     let out = env.cmd().arg("configure").output().unwrap();
     assert_untouched(&env, original.as_bytes(), &out);
     assert!(

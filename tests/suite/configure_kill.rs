@@ -1,16 +1,16 @@
-//! `configure` SIGKILLed at random points (issue 6): config.json is always exactly the old
+//! `configure` SIGKILLed at random points: config.json is always exactly the old
 //! document or exactly the complete new one — never a mix, never empty, never invalid —
 //! a new one only once every credential it no longer holds is in the keychain, and no
 //! file left behind holds a plaintext secret. Real kernel keyutils (fast enough for many
 //! runs); the figures go to target/tmp/reliability-configure-kill.txt.
 
-use crate::support::report;
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::*;
+use crate::support::harness::{TestEnv, assert_get};
+use crate::support::keyring::KeyutilsEnv;
+use crate::support::{env, report};
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -81,8 +81,8 @@ fn secret_needles() -> Vec<String> {
     needles
 }
 
-/// Order-sensitive text of a document (`Value`'s `==` ignores key order).
-fn text(v: &Value) -> String {
+/// A document as text, in its key order (`Value`'s `==` ignores key order).
+fn ordered(v: &Value) -> String {
     serde_json::to_string(v).unwrap()
 }
 
@@ -113,19 +113,9 @@ struct World {
 
 impl World {
     fn configure(&self) -> Command {
-        let mut cmd = Command::new(helper_bin());
-        let path = self
-            .env
-            .env()
-            .into_iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v)
-            .unwrap_or_default();
-        let bin_dir = helper_bin().parent().unwrap().to_path_buf();
-        cmd.env_clear()
-            .envs(self.env.env())
-            // configure refuses to switch unless docker can find the helper on PATH.
-            .env("PATH", format!("{}:{path}", bin_dir.display()))
+        let mut cmd = env::helper_process(&self.env.env());
+        // configure refuses to switch unless docker can find the helper on PATH.
+        cmd.env("PATH", env::path_with(&[&env::helper_dir()]))
             .arg("configure")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -191,7 +181,7 @@ fn configure_killed_at_random_points_leaves_the_old_or_the_new_config() {
         assert!(status.success(), "configure failed without a kill");
         new_bytes = std::fs::read(&world.config).unwrap();
         let doc: Value = serde_json::from_slice(&new_bytes).unwrap();
-        assert_eq!(text(&doc), text(&want_new), "the configured document");
+        assert_eq!(ordered(&doc), ordered(&want_new), "the configured document");
     }
     runs.sort();
     let full_run = runs[runs.len() / 2];
@@ -229,7 +219,7 @@ fn configure_killed_at_random_points_leaves_the_old_or_the_new_config() {
                 now,
                 new_bytes,
                 "{case}: config.json is neither the old nor the new document: {}",
-                text(&parsed)
+                ordered(&parsed)
             );
             t.new += 1;
             // Nothing is lost: a config without the plaintext means the keychain has it.
@@ -258,7 +248,7 @@ fn configure_killed_at_random_points_leaves_the_old_or_the_new_config() {
                     t.backups += 1;
                     let doc: Value = serde_json::from_slice(&body)
                         .unwrap_or_else(|e| panic!("{case}: the backup is not JSON: {e}"));
-                    assert_eq!(text(&doc), text(&want_backup), "{case}: the backup");
+                    assert_eq!(ordered(&doc), ordered(&want_backup), "{case}: the backup");
                 }
                 "config.json.hub-previous" => {
                     t.records += 1;

@@ -5,11 +5,15 @@
 //! exactly what was added. podman runs with its storage in the test's temp dir (vfs).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{describe, helper_bin, require_tool, skip};
+use crate::support::env;
+use crate::support::files_under;
+use crate::support::keyring::UNREACHABLE_HUB;
+use crate::support::output::{describe, stderr};
+use crate::support::tools::{helper_bin, require_tool, skip};
 
 const USER: &str = "registry-user";
 const PASSWORD: &str = "registry-password-7h3";
@@ -52,7 +56,7 @@ impl World {
             "[engine]\nlock_type = \"file\"\n",
         )
         .unwrap();
-        let htpasswd = Command::new("htpasswd")
+        let htpasswd = env::command("htpasswd", &[])
             .args(["-Bbn", USER, PASSWORD])
             .output()
             .unwrap();
@@ -73,13 +77,17 @@ impl World {
             ),
         )
         .unwrap();
-        let registry = Command::new("docker-registry")
-            .arg("serve")
-            .arg(reg.join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
+        // Its own HOME, so that nothing of the runner's configures it.
+        let registry = env::command(
+            "docker-registry",
+            &env::base_vars(&root.path().join("reg"), &root.path().join("reg")),
+        )
+        .arg("serve")
+        .arg(reg.join("config.yml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
         let world = World {
             root,
             registry,
@@ -118,34 +126,30 @@ M=$(sha256sum $W/m | cut -d' ' -f1); MS=$(stat -c %s $W/m); mv $W/m $D/blobs/sha
 printf '{"imageLayoutVersion":"1.0.0"}' > $D/oci-layout
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"1"}}]}' $M $MS > $D/index.json
 rm -rf $W"#;
-        let out = Command::new("bash")
-            .args(["-c", script, "make-image"])
-            .arg(self.path("img"))
-            .output()
-            .unwrap();
+        let out = env::command(
+            "bash",
+            &[("TMPDIR".into(), self.path("tmp").display().to_string())],
+        )
+        .args(["-c", script, "make-image"])
+        .arg(self.path("img"))
+        .output()
+        .unwrap();
         assert!(out.status.success(), "make image: {out:?}");
     }
 
     /// The environment of every command: a clean one with this world's HOME, runtime
     /// directory, docker config and keychain service, and the helper on PATH.
     fn command(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear()
-            .env(
-                "PATH",
-                format!(
-                    "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    helper_bin().parent().unwrap().display()
-                ),
-            )
-            .env("HOME", self.path("home"))
-            .env("XDG_RUNTIME_DIR", self.path("xdg"))
+        let mut c = env::command(
+            program,
+            &env::base_vars(&self.path("home"), &self.path("xdg")),
+        );
+        c.env("PATH", env::path_with(&[&env::helper_dir()]))
             .env("DOCKER_CONFIG", self.path("docker"))
             .env("CONTAINERS_CONF", self.path("containers.conf"))
             .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
             .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
-            .env("DOCKER_HUB_API_URL", "http://127.0.0.1:9")
-            .env("LANG", "C.UTF-8")
+            .env("DOCKER_HUB_API_URL", UNREACHABLE_HUB)
             .stdin(Stdio::null());
         c
     }
@@ -192,13 +196,13 @@ rm -rf $W"#;
         let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
         let mut found = Vec::new();
         for dir in ["home", "xdg", "docker"] {
-            walk(&self.path(dir), &mut |p| {
+            for p in files_under(&self.path(dir)) {
                 let text =
-                    String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default()).into_owned();
                 if text.contains(PASSWORD) || text.contains(&b64) {
-                    found.push(p.to_path_buf());
+                    found.push(p);
                 }
-            });
+            }
         }
         found
     }
@@ -233,20 +237,6 @@ fn run(mut c: Command, stdin: Option<&str>) -> Output {
             .unwrap();
     }
     child.wait_with_output().unwrap()
-}
-
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, f);
-        } else {
-            f(&p);
-        }
-    }
 }
 
 #[test]
@@ -350,7 +340,7 @@ fn a_users_own_credential_helpers_setting_is_left_alone() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(!w.drop_in().exists());
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), text);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("left alone") && err.contains("credential-helpers"),
         "{err}"

@@ -3,49 +3,22 @@
 //! client side when DOCKER_HOST points at a socket that does not exist.
 
 use std::path::Path;
-use std::process::Output;
 
-use crate::support::keyring::*;
+use crate::support::harness::{TestEnv, assert_get, assert_not_found, docker, list_map};
+use crate::support::output::{assert_no_secret, describe, stdout};
 use crate::support::registry::FakeRegistry;
 use base64::Engine;
 
 const USER: &str = "reg-user";
 const PASSWORD: &str = "Reg-Pa55word-7f3a";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod secret_service {
-            $(
-                #[test]
-                fn $name() {
-                    if !super::require_tool("docker") {
-                        return;
-                    }
-                    if let Some(env) = super::KeyringSession::start() {
-                        super::$name(&env);
-                    }
-                }
-            )*
-        }
-        mod keyutils {
-            $(
-                #[test]
-                fn $name() {
-                    if !super::require_tool("docker") {
-                        return;
-                    }
-                    if let Some(env) = super::KeyutilsEnv::new() {
-                        super::$name(&env);
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
-    login_stores_in_the_keychain_and_logout_erases,
-    wrong_password_stores_nothing,
+on_backends!(
+    [secret_service, keyutils],
+    needs["docker"],
+    [
+        login_stores_in_the_keychain_and_logout_erases,
+        wrong_password_stores_nothing,
+    ]
 );
 
 fn config_path(env: &dyn TestEnv) -> std::path::PathBuf {
@@ -54,46 +27,6 @@ fn config_path(env: &dyn TestEnv) -> std::path::PathBuf {
 
 fn write_config(env: &dyn TestEnv) {
     std::fs::write(config_path(env), "{\"credsStore\":\"hub\"}\n").unwrap();
-}
-
-/// `docker` in the test environment, with our binary first on PATH.
-fn docker(env: &dyn TestEnv, args: &[&str], stdin: &str) -> Output {
-    docker_with(env, &[], args, stdin)
-}
-
-/// `docker` in the test environment with `extra` variables, our binary first on PATH (after
-/// a `PATH` in `extra`), and no engine: it logs in client side.
-pub fn docker_with(
-    env: &dyn TestEnv,
-    extra: &[(&str, &str)],
-    args: &[&str],
-    stdin: &str,
-) -> Output {
-    let bin_dir = helper_bin()
-        .parent()
-        .expect("binary directory")
-        .to_path_buf();
-    let mut vars = env.env();
-    for (k, v) in vars.iter_mut() {
-        if k == "PATH" {
-            *v = format!("{}:{v}", bin_dir.display());
-        }
-    }
-    for (k, v) in extra {
-        match vars.iter_mut().find(|(name, _)| name == k) {
-            Some((_, old)) if *k == "PATH" => *old = format!("{v}:{old}"),
-            Some((_, old)) => *old = v.to_string(),
-            None => vars.push((k.to_string(), v.to_string())),
-        }
-    }
-    vars.push(("DOCKER_HOST".into(), "unix:///nonexistent.sock".into()));
-    let mut cmd = assert_cmd::Command::new("docker");
-    cmd.env_clear()
-        .envs(vars)
-        .args(args)
-        .write_stdin(stdin)
-        .timeout(COMMAND_TIMEOUT);
-    cmd.output().expect("run docker")
 }
 
 /// config.json must never hold a secret: not the password, not its base64 form, and no
@@ -142,6 +75,7 @@ fn login_stores_in_the_keychain_and_logout_erases(env: &dyn TestEnv) {
 
     let out = docker(
         env,
+        &[],
         &["login", &addr, "-u", USER, "--password-stdin"],
         &format!("{PASSWORD}\n"),
     );
@@ -152,7 +86,7 @@ fn login_stores_in_the_keychain_and_logout_erases(env: &dyn TestEnv) {
         describe(&out)
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"),
+        stdout(&out).contains("Login Succeeded"),
         "{}",
         describe(&out)
     );
@@ -174,7 +108,7 @@ fn login_stores_in_the_keychain_and_logout_erases(env: &dyn TestEnv) {
     );
     assert_config_has_no_secret(&config_path(env));
 
-    let out = docker(env, &["logout", &addr], "");
+    let out = docker(env, &[], &["logout", &addr], "");
     assert!(
         out.status.success(),
         "[{}] docker logout failed: {}",
@@ -194,6 +128,7 @@ fn wrong_password_stores_nothing(env: &dyn TestEnv) {
 
     let out = docker(
         env,
+        &[],
         &["login", &addr, "-u", USER, "--password-stdin"],
         &format!("{wrong}\n"),
     );

@@ -2,24 +2,16 @@
 //! Service, no D-Bus at all (the keyutils fallback), a wrong credsStore, a locked
 //! collection, and the binary docker would run.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-use crate::support::keyring::*;
+use crate::support::env::{self, helper_dir};
+use crate::support::harness::{TestEnv, list_map};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::mock_hub::{MockHub, PASSWORD, USERNAME};
-
-fn bin_dir() -> PathBuf {
-    helper_bin().parent().unwrap().to_path_buf()
-}
-
-fn base_path(env: &dyn TestEnv) -> String {
-    env.env()
-        .into_iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
+use crate::support::output::{describe, stderr, stdout};
+use crate::support::script;
+use crate::support::tools::{helper_bin, on_path, require_tool};
 
 fn write_config(env: &dyn TestEnv, text: &str) -> PathBuf {
     let path = env.docker_config_dir().join("config.json");
@@ -29,19 +21,15 @@ fn write_config(env: &dyn TestEnv, text: &str) -> PathBuf {
 
 /// `doctor` with the built binary first on PATH, as after `./install.sh`.
 fn doctor(env: &dyn TestEnv, args: &[&str]) -> Output {
-    let mut cmd = env.cmd();
-    cmd.arg("doctor").args(args).env(
-        "PATH",
-        format!("{}:{}", bin_dir().display(), base_path(env)),
-    );
-    cmd.output().expect("run doctor")
+    env.installed_cmd()
+        .arg("doctor")
+        .args(args)
+        .output()
+        .expect("run doctor")
 }
 
 fn lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    stdout(out).lines().map(str::to_string).collect()
 }
 
 /// The one line that starts with `prefix`.
@@ -54,12 +42,6 @@ fn line<'a>(lines: &'a [String], prefix: &str) -> &'a str {
         lines.join("\n")
     );
     found[0]
-}
-
-fn script(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -84,7 +66,7 @@ fn a_healthy_secret_service_setup_passes() {
         line(&l, "ok   docker runs "),
         format!(
             "ok   docker runs {} (docker-credential-hub v{}), this binary",
-            bin_dir().join("docker-credential-hub").display(),
+            helper_dir().join("docker-credential-hub").display(),
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -97,7 +79,7 @@ fn a_healthy_secret_service_setup_passes() {
         )
     );
     line(&l, "ok   credHelpers: none");
-    if crate::support::tools::on_path("podman") {
+    if on_path("podman") {
         assert!(line(&l, "ok   podman/skopeo: ").ends_with("10-mine.conf names this helper"));
     }
     assert!(
@@ -120,9 +102,8 @@ fn a_healthy_secret_service_setup_passes() {
     // The probe cleaned up after itself.
     assert_eq!(list_map(&env), Default::default());
     if require_tool("secret-tool") {
-        let found = assert_cmd::Command::new("secret-tool")
-            .env_clear()
-            .envs(env.env())
+        let found = env
+            .tool("secret-tool")
             .args([
                 "search",
                 "--all",
@@ -131,8 +112,7 @@ fn a_healthy_secret_service_setup_passes() {
             ])
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&found.stdout).into_owned()
-            + &String::from_utf8_lossy(&found.stderr);
+        let text = stdout(&found) + &stderr(&found);
         assert!(
             !text.contains("doctor-probe"),
             "probe entry left behind: {text}"
@@ -147,12 +127,8 @@ fn no_dbus_at_all_warns_that_keyutils_forgets_at_reboot_and_says_the_fix() {
     };
     write_config(&env, r#"{"credsStore": "hub"}"#);
     // auto, no DBUS_SESSION_BUS_ADDRESS and no $XDG_RUNTIME_DIR/bus: the fallback path.
-    let mut cmd = env.cmd();
+    let mut cmd = env.installed_cmd();
     cmd.arg("doctor")
-        .env(
-            "PATH",
-            format!("{}:{}", bin_dir().display(), base_path(&env)),
-        )
         .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
     let out = cmd.output().unwrap();
@@ -195,12 +171,8 @@ fn no_dbus_at_all_warns_that_keyutils_forgets_at_reboot_and_says_the_fix() {
     );
 
     // A stale bus address left over from another session gets its own diagnosis.
-    let mut cmd = env.cmd();
+    let mut cmd = env.installed_cmd();
     cmd.arg("doctor")
-        .env(
-            "PATH",
-            format!("{}:{}", bin_dir().display(), base_path(&env)),
-        )
         .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND")
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/dch-bus");
     let out = cmd.output().unwrap();
@@ -262,15 +234,8 @@ fn cred_helpers_and_leftover_plaintext_are_reported() {
         r#"{"credsStore":"hub","credHelpers":{"gcr.io":"present","x.example.com":"nope-missing","mine.example.com":"hub"},"auths":{"a.example.com":{"auth":"dTpMZWZ0b3Zlci1TZWNyZXQ="}}}"#,
     );
     let mut cmd = env.cmd();
-    cmd.arg("doctor").env(
-        "PATH",
-        format!(
-            "{}:{}:{}",
-            bin_dir().display(),
-            helpers.path().display(),
-            base_path(&env)
-        ),
-    );
+    cmd.arg("doctor")
+        .env("PATH", env::path_with(&[&helper_dir(), helpers.path()]));
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let l = lines(&out);
@@ -287,7 +252,7 @@ fn cred_helpers_and_leftover_plaintext_are_reported() {
         &l,
         "warn config.json holds plaintext credentials for a.example.com — fix: run `docker-credential-hub configure`",
     );
-    let all = String::from_utf8_lossy(&out.stdout);
+    let all = stdout(&out);
     assert!(!all.contains("Leftover-Secret") && !all.contains("dTpMZWZ0b3Zlci1TZWNyZXQ="));
 }
 
@@ -304,7 +269,7 @@ fn the_binary_docker_runs_must_be_on_path_and_this_one() {
     assert!(
         line(&l, "FAIL docker-credential-hub is not on PATH").contains(&format!(
             "fix: add {} to PATH",
-            std::fs::canonicalize(bin_dir()).unwrap().display()
+            std::fs::canonicalize(helper_dir()).unwrap().display()
         )),
         "{l:?}"
     );
@@ -317,10 +282,8 @@ fn the_binary_docker_runs_must_be_on_path_and_this_one() {
         "echo 'docker-credential-hub v0.0.1'",
     );
     let mut cmd = env.cmd();
-    cmd.arg("doctor").env(
-        "PATH",
-        format!("{}:{}", other.path().display(), base_path(&env)),
-    );
+    cmd.arg("doctor")
+        .env("PATH", env::path_with(&[other.path()]));
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let l = lines(&out);
@@ -343,13 +306,8 @@ fn a_locked_collection_fails_the_probe_with_cause_and_fix() {
     };
     write_config(&env, r#"{"credsStore": "hub"}"#);
     env.lock_collection();
-    let mut cmd = env.cmd();
-    cmd.arg("doctor")
-        .env(
-            "PATH",
-            format!("{}:{}", bin_dir().display(), base_path(&env)),
-        )
-        .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "10");
+    let mut cmd = env.installed_cmd();
+    cmd.arg("doctor").env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "10");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let l = lines(&out);
@@ -374,13 +332,9 @@ fn login(env: &dyn TestEnv, hub: &MockHub) {
 }
 
 fn doctor_with_hub(env: &dyn TestEnv, hub_url: &str, args: &[&str]) -> Output {
-    let mut cmd = env.cmd();
+    let mut cmd = env.installed_cmd();
     cmd.arg("doctor")
         .args(args)
-        .env(
-            "PATH",
-            format!("{}:{}", bin_dir().display(), base_path(env)),
-        )
         .env("DOCKER_HUB_API_URL", hub_url)
         .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "10");
     cmd.output().expect("run doctor")
@@ -404,8 +358,7 @@ fn the_cached_hub_jwt_shows_its_expiry_never_itself() {
             && cached.contains(" UTC (in "),
         "{cached}"
     );
-    let all =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let all = stdout(&out) + &stderr(&out);
     assert!(!all.contains(&jwt), "the JWT was printed");
     assert!(
         !all.contains(jwt.split('.').nth(1).unwrap()),
@@ -463,5 +416,5 @@ fn network_check_reports_whether_the_hub_api_answers() {
     let out = doctor_with_hub(&env, &hub.url(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(hub.requests().len(), before);
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("Docker Hub API"));
+    assert!(!stdout(&out).contains("Docker Hub API"));
 }

@@ -10,17 +10,23 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::elf;
+use crate::support::env::{self, helper_dir};
+use crate::support::files_under;
+use crate::support::harness::{TestEnv, list_map, store_ok, store_request};
 use crate::support::hub_fixture::{Fixture, HUB_KEY};
-use crate::support::keyring::{
-    KeyringSession, KeyutilsEnv, TestEnv, assert_one_line_error, describe, helper_bin, list_map,
-    require_tool, skip, store_ok, store_request,
-};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::mock_hub::{LOGIN, PASSWORD, Reply, USERNAME};
-use crate::support::other_user::{OTHER_UID, chown, is_root, need_root, run_as_other_user};
+use crate::support::other_user::{
+    OTHER_UID, assert_names_the_owner, chown, is_root, need_root, run_as_other_user,
+};
+use crate::support::output::{
+    assert_one_line_error, assert_one_line_failure, describe, stderr, stdout,
+};
+use crate::support::tools::{helper_bin, require_tool, skip};
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
@@ -30,27 +36,13 @@ fn mode(path: &Path) -> u32 {
         & 0o777
 }
 
-fn bin_dir() -> std::path::PathBuf {
-    helper_bin().parent().unwrap().to_path_buf()
-}
-
 /// `configure` in `env`, with this binary on PATH.
 fn configure(env: &dyn TestEnv, args: &[&str]) -> Output {
-    let path = format!(
-        "{}:{}",
-        bin_dir().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.cmd()
+    env.installed_cmd()
         .arg("configure")
         .args(args)
-        .env("PATH", path)
         .output()
         .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 // --------------------------------------------------------------------------------- files
@@ -128,15 +120,7 @@ fn configure_on_another_users_config_is_refused_and_changes_nothing() {
     std::fs::write(&config, original).unwrap();
     chown(&config, OTHER_UID);
     let out = configure(&env, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains(&format!("uid {OTHER_UID}"))
-            && err.contains(&config.display().to_string())
-            && err.contains("run it as them"),
-        "{err}"
-    );
+    assert_names_the_owner(&assert_one_line_failure(&out), &config);
     assert_eq!(std::fs::read(&config).unwrap(), original);
     assert_eq!(std::fs::metadata(&config).unwrap().uid(), OTHER_UID);
     assert!(
@@ -162,19 +146,7 @@ fn configure_on_another_users_config_is_refused_and_changes_nothing() {
 // -------------------------------------------------------------------------- lock files
 
 fn lock_dir(env: &KeyutilsEnv) -> std::path::PathBuf {
-    env.env()
-        .into_iter()
-        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
-        .map(|(_, v)| Path::new(&v).join("docker-credential-hub"))
-        .unwrap()
-}
-
-fn service(env: &KeyutilsEnv) -> String {
-    env.env()
-        .into_iter()
-        .find(|(k, _)| k == "DOCKER_CREDENTIAL_HUB_SERVICE")
-        .unwrap()
-        .1
+    env.runtime_dir().join("docker-credential-hub")
 }
 
 /// A lock directory others can write to, or that is not ours, or a lock file that is a
@@ -216,7 +188,7 @@ fn an_untrusted_lock_directory_is_refused_naming_the_path_and_the_fix() {
     // A lock file planted as a symlink is not followed.
     let lock = dir.join(format!(
         "keyutils-{}.lock",
-        service(&env).replace(['.', ':'], "_")
+        env.service().replace(['.', ':'], "_")
     ));
     let elsewhere = tempfile::tempdir().unwrap();
     let target = elsewhere.path().join("target");
@@ -246,7 +218,7 @@ fn a_lock_timeout_names_the_lock() {
     let Some(ss) = KeyringSession::start() else {
         return;
     };
-    let ku_lock = lock_dir(&ku).join(format!("keyutils-{}.lock", service(&ku)));
+    let ku_lock = lock_dir(&ku).join(format!("keyutils-{}.lock", ku.service()));
     let ss_lock = ss
         .runtime_dir()
         .join("docker-credential-hub")
@@ -294,14 +266,12 @@ fn an_endless_hub_body_is_capped_while_it_streams() {
     fx.hub.always(LOGIN, Reply::Endless);
     let report = tempfile::NamedTempFile::new().unwrap();
     let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
+    let out = env::command("/usr/bin/time", &fx.vars())
         .arg("-o")
         .arg(report.path())
         .args(["-f", "%M"])
         .arg(helper_bin())
         .args(["login", "--username", USERNAME, "--password-stdin"])
-        .env_clear()
-        .envs(fx.vars())
         .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "20")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -392,7 +362,7 @@ fn doctor_sanitises_the_username_claim() {
     let out = fx.login(PASSWORD, &[], &[]);
     assert!(out.status.success(), "{}", describe(&out));
     let out = fx.run(&["doctor"], "", &[]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
     assert!(!text.lines().any(|l| l.starts_with("FAIL fake")), "{text}");
     assert!(text.contains("for evil ]0;pwned FAIL fake line"), "{text}");
@@ -407,10 +377,8 @@ fn closed_standard_descriptors_never_become_files() {
     let Some(fx) = Fixture::keyutils() else {
         return;
     };
-    let mut cmd = Command::new(helper_bin());
+    let mut cmd = env::helper_process(&fx.vars());
     cmd.arg("store")
-        .env_clear()
-        .envs(fx.vars())
         .env("DOCKER_CREDENTIAL_HUB_DEBUG", "1")
         .stdin(Stdio::piped());
     // SAFETY: close(2) is async-signal-safe and touches no memory of ours.
@@ -433,21 +401,15 @@ fn closed_standard_descriptors_never_become_files() {
     }
     assert!(child.wait().unwrap().success());
     assert_eq!(fx.hub.count(LOGIN), 1, "the store did its Hub login");
-    let home = fx.env.home().to_path_buf();
-    let runtime = fx
-        .vars()
-        .into_iter()
-        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
-        .unwrap()
-        .1;
-    let mut files = Vec::new();
-    for root in [
-        home,
-        Path::new(&runtime).to_path_buf(),
-        fx.env.docker_config_dir().to_path_buf(),
-    ] {
-        collect_files(&root, &mut files);
-    }
+    let runtime = env::get(&fx.vars(), "XDG_RUNTIME_DIR").unwrap().to_string();
+    let files: Vec<_> = [
+        fx.env.home(),
+        Path::new(&runtime),
+        fx.env.docker_config_dir(),
+    ]
+    .into_iter()
+    .flat_map(files_under)
+    .collect();
     assert!(
         files.iter().any(|f| f.to_string_lossy().ends_with(".lock")),
         "{files:?}"
@@ -461,20 +423,6 @@ fn closed_standard_descriptors_never_become_files() {
             "{} holds {text:?}",
             f.display()
         );
-    }
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else {
-            out.push(p);
-        }
     }
 }
 
@@ -514,25 +462,19 @@ fn commands_that_read_secrets_are_not_dumpable() {
         // doctor opens the keychain and reads a probe back; it waits on the silent Hub.
         (&["doctor", "--network"], "doctor"),
     ];
-    let helper_dir = bin_dir();
+    let helper_dir = helper_dir();
     // An "https Hub" that accepts connections and never answers: `token` waits on it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_hub = format!("https://{}", silent.local_addr().unwrap());
     for (args, what) in cases {
         // In a session keyring of its own (and so of the other uid): `keyctl session -`
         // joins one and then execs the helper, which keeps the pid.
-        let mut cmd = Command::new("keyctl");
+        let mut cmd = env::command("keyctl", &env::base_vars(&home, &run));
         cmd.args(["session", "-"])
             .arg(helper_bin())
             .args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("XDG_RUNTIME_DIR", &run)
             .env("DOCKER_CONFIG", &home)
-            .env(
-                "PATH",
-                format!("{}:{}:/usr/bin:/bin", bin.display(), helper_dir.display()),
-            )
+            .env("PATH", env::path_with(&[&bin, &helper_dir]))
             .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
             .env(
                 "DOCKER_CREDENTIAL_HUB_SERVICE",
@@ -546,12 +488,11 @@ fn commands_that_read_secrets_are_not_dumpable() {
         run_as_other_user(&mut cmd);
         if args == ["token"] {
             // `token` needs stored credentials to log in with (and so wait on the network).
-            let mut store = Command::new("keyctl");
+            let mut store = env::command("keyctl", &[]);
             store
                 .args(["session", "-"])
                 .arg(helper_bin())
                 .arg("store")
-                .env_clear()
                 .envs(
                     cmd.get_envs()
                         .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),

@@ -1,25 +1,30 @@
-//! Docker Hub login, token cache and `login`/`token`/`logout` (issue 3), against the
-//! loopback mock Hub and real keychains (kernel keyutils under a unique service name per
-//! test; the Secret Service on a private D-Bus session where noted).
+//! Docker Hub login and the cached Hub JWT, against the loopback mock Hub and real
+//! keychains (kernel keyutils under a unique service name per test; the Secret Service on a
+//! private D-Bus session where noted): `store` of Docker Hub credentials logs in once and
+//! caches the JWT (and only for Docker Hub, with a warning when Hub refuses or is away),
+//! `login` with a password, an access token or a two-factor code (never a password in
+//! argv), `token` from the cache and its refresh (one login for many callers), `logout` and
+//! `erase` dropping the cache, Hub's network failures (rate limits, server errors, hangs,
+//! bad bodies, resets, proxies, clear-text http), the debug trace, and the prompts on a real
+//! terminal.
 //!
 //! Every helper run is detached from any controlling terminal (its own session), so "no
 //! terminal" paths behave the same under a developer's terminal as under CI. The
 //! interactive 2FA tests get a real pseudo-terminal from `script` (util-linux).
-
-use crate::support::detach_from_terminal;
 
 use std::io::{Read, Write};
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{
-    KeyringSession, assert_get, assert_not_found, describe, helper_bin, list_map, require_tool,
-    store_request,
-};
+use crate::support::harness::{TestEnv, assert_get, assert_not_found, list_map, store_request};
+use crate::support::keyring::KeyringSession;
 use crate::support::mock_hub::{
     ACCESS_TOKEN, AUTH_TOKEN, LOGIN, MockHub, OTP_CODE, PASSWORD, Reply, TWO_FA_LOGIN, USERNAME,
 };
+use crate::support::output::{assert_one_line_failure, describe, stderr, stdout};
+use crate::support::tools::{helper_bin, require_tool};
+use crate::support::{detach_from_terminal, env};
 
 use crate::support::hub_fixture::*;
 
@@ -470,14 +475,9 @@ fn a_malformed_cached_token_counts_as_expired() {
     }
     fx.store_ok(HUB_KEY, USERNAME, PASSWORD);
     // Overwrite the cached JWT in the kernel keyring with garbage, with keyctl.
-    let service = fx
-        .env
-        .env()
-        .into_iter()
-        .find(|(k, _)| k == "DOCKER_CREDENTIAL_HUB_SERVICE")
-        .unwrap()
-        .1;
+    let service = crate::support::harness::var(fx.env.as_ref(), "DOCKER_CREDENTIAL_HUB_SERVICE");
     overwrite_keyutils_key(
+        fx.env.as_ref(),
         &format!("keyring:hub-jwt@{service}:internal"),
         "eyJnot.a-valid.jwt!",
     );
@@ -492,10 +492,10 @@ fn a_malformed_cached_token_counts_as_expired() {
 /// Replace the payload of the keyutils key `description`. The helper links its keys into
 /// the session keyring and the user's persistent keyring; look in this session first, then
 /// in a fresh session with the persistent keyring attached (as the helper itself does).
-fn overwrite_keyutils_key(description: &str, payload: &str) {
+fn overwrite_keyutils_key(env: &dyn TestEnv, description: &str, payload: &str) {
     let script = r#"id=$(keyctl search @s user "$1" 2>/dev/null) || exit 3; printf %s "$2" | keyctl pupdate "$id""#;
     let run = |prefix: &[&str], script: &str| {
-        std::process::Command::new(prefix[0])
+        env.tool(prefix[0])
             .args(&prefix[1..])
             .args(["sh", "-c", script, "sh", description, payload])
             .output()
@@ -885,10 +885,8 @@ impl Pty {
         if !require_tool("script") {
             return None;
         }
-        let mut cmd = std::process::Command::new("script");
+        let mut cmd = env::command("script", &fx.vars());
         cmd.args(["-qec", shell_cmd, "/dev/null"])
-            .env_clear()
-            .envs(fx.vars())
             .env("TERM", "dumb")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

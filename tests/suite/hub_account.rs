@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::support::harness::{assert_not_found, list_map, store_request};
 use crate::support::hub_fixture::*;
-use crate::support::keyring::{assert_not_found, describe, list_map, store_request};
 use crate::support::mock_hub::{
     ACCESS_TOKEN, CLIENT_ID, LOGIN, MANIFEST, OTP_CODE, PASSWORD, REGISTRY_TOKEN,
     REGISTRY_TOKEN_QUERY, REVOKE, Reply, TWO_FA_LOGIN, TokenFields, USERNAME, make_jwt_with, now,
 };
+use crate::support::output::{assert_one_line_failure, describe, stderr, stdout};
 
 const ACCESS_KEY: &str = "https://index.docker.io/v1/access-token";
 const REFRESH_KEY: &str = "https://index.docker.io/v1/refresh-token";

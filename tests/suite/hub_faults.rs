@@ -1,4 +1,4 @@
-//! Fault injection on the Hub side (issue 6, "Hub misbehaves") and a hung Secret Service.
+//! Fault injection on the Hub side (Hub misbehaves) and a hung Secret Service.
 //!
 //! The mock Hub breaks a connection mid-body, sends a truncated JSON body, answers 200 with a
 //! token that is not a JWT, or rate limits with `Retry-After: 3600`. Each fault goes through
@@ -8,22 +8,23 @@
 //! exactly what was stored), the user gets one clear line, and nothing sleeps past the
 //! deadline. Figures go to target/tmp/reliability-hub-faults-*.txt.
 
-use crate::support::report;
-
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{
-    KeyringSession, KeyutilsEnv, TestEnv, assert_get, assert_not_found, assert_one_line_error,
-    describe, helper_bin, list_map, store_request,
+use crate::support::harness::{
+    HUB_KEY, TestEnv, assert_get, assert_not_found, list_map, store_request,
 };
+use crate::support::hub_fixture::NAME;
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::mock_hub::{LOGIN, MockHub, PASSWORD, Reply, USERNAME};
+use crate::support::output::{
+    assert_one_line_error, assert_one_line_failure, describe, stderr, stdout,
+};
+use crate::support::{detach_from_terminal, env, report};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
-const NAME: &str = "docker-credential-hub";
 /// The Hub deadline every faulty run gets.
 const DEADLINE_SECS: u64 = 3;
-/// Slack on top of the deadline for process start and keychain work on a busy 2-core machine.
+/// Slack on top of the deadline for process start and keychain work on a busy machine.
 const MARGIN: Duration = Duration::from_secs(4);
 
 /// One misbehaviour of Hub and what the user must be told about it.
@@ -118,19 +119,18 @@ impl<E: TestEnv> Fixture<E> {
     /// The helper pointed at the mock Hub, with the fault deadline, in its own session (no
     /// controlling terminal). Returns the output and how long it took.
     fn run(&self, args: &[&str], stdin: impl Into<Vec<u8>>) -> (Output, Duration) {
-        let mut cmd = std::process::Command::new(helper_bin());
-        cmd.env_clear()
-            .envs(self.env.env())
-            .env("DOCKER_HUB_API_URL", self.hub.url())
+        let mut cmd = env::helper_process(&self.env.env());
+        cmd.env("DOCKER_HUB_API_URL", self.hub.url())
             .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", DEADLINE_SECS.to_string())
             .args(args);
-        crate::support::detach_from_terminal(&mut cmd);
-        let mut cmd = assert_cmd::Command::from_std(cmd);
-        cmd.timeout(Duration::from_secs(120));
+        detach_from_terminal(&mut cmd);
         let start = Instant::now();
-        let out = cmd.write_stdin(stdin).output().expect("run the helper");
+        let out = env::bounded(cmd)
+            .write_stdin(stdin)
+            .output()
+            .expect("run the helper");
         let took = start.elapsed();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr(&out);
         for secret in [PASSWORD, NEW_PASSWORD] {
             assert!(!err.contains(secret), "a password on stderr: {err:?}");
         }
@@ -144,7 +144,7 @@ impl<E: TestEnv> Fixture<E> {
     /// The `cached Hub JWT` line of `doctor`, which inspects the cache without using it.
     fn cached_jwt_line(&self) -> String {
         let (out, _) = self.run(&["doctor"], "");
-        String::from_utf8_lossy(&out.stdout)
+        stdout(&out)
             .lines()
             .find(|l| l.contains("cached Hub JWT"))
             .unwrap_or_else(|| panic!("doctor printed no cached Hub JWT line: {}", describe(&out)))
@@ -154,19 +154,11 @@ impl<E: TestEnv> Fixture<E> {
 
 const NEW_PASSWORD: &str = "a-new-password-for-the-fault-runs";
 
-/// A human command's failure: exit 1, stdout empty, one line on stderr. Returns the line.
+/// A human command's failure (`assert_one_line_failure`) whose line names the helper.
 fn one_stderr_line(out: &Output, what: &str) -> String {
-    assert_eq!(out.status.code(), Some(1), "{what}: {}", describe(out));
-    assert!(out.stdout.is_empty(), "{what}: stdout: {}", describe(out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "{what}: one line: {}",
-        describe(out)
-    );
-    assert!(err.starts_with(&format!("{NAME}: ")), "{what}: {err:?}");
-    err.trim_end().to_string()
+    let line = assert_one_line_failure(out);
+    assert!(line.starts_with(&format!("{NAME}: ")), "{what}: {line:?}");
+    line
 }
 
 // ------------------------------------------------------------------------------- store
@@ -200,7 +192,7 @@ fn store_of_the_hub_key_keeps_the_credentials_whatever_hub_does() {
             describe(&out)
         );
         assert!(out.stdout.is_empty(), "{what}: {}", describe(&out));
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let err = stderr(&out);
         assert_eq!(
             err.lines().count(),
             1,
@@ -298,7 +290,7 @@ fn login_stores_nothing_and_changes_nothing_whatever_hub_does() {
         // The cached token is the same and still used without asking Hub.
         let requests = fx.hub.requests().len();
         let (out, _) = fx.run(&["token"], "");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{jwt}\n"));
+        assert_eq!(stdout(&out), format!("{jwt}\n"));
         assert_eq!(fx.hub.requests().len(), requests);
         survived += 1;
     }
@@ -349,10 +341,7 @@ fn token_with_an_expired_cache_fails_cleanly_whatever_hub_does() {
     fx.hub.always(LOGIN, Reply::Normal);
     let (out, _) = fx.run(&["token"], "");
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{}\n", fx.hub.last_issued())
-    );
+    assert_eq!(stdout(&out), format!("{}\n", fx.hub.last_issued()));
     assert_get(&fx.env, HUB_KEY, USERNAME, PASSWORD);
     report(
         "hub-faults-token",
@@ -403,7 +392,7 @@ fn a_frozen_secret_service_hangs_neither_get_nor_token() {
     // Thawed, the same daemon answers again with everything intact.
     assert_get(&fx.env, HUB_KEY, USERNAME, PASSWORD);
     let (out, _) = fx.run(&["token"], "");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{jwt}\n"));
+    assert_eq!(stdout(&out), format!("{jwt}\n"));
     assert_eq!(fx.hub.requests().len(), 1, "the cached token was used");
     report(
         "hub-faults-hung-keyring",

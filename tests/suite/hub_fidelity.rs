@@ -6,12 +6,14 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::support::env;
+use crate::support::harness::{assert_get, store_request};
 use crate::support::hub_fixture::*;
-use crate::support::keyring::{assert_get, describe, store_request};
 use crate::support::mock_hub::{
     ACCESS_TOKEN, ACCESS_TOKENS, AUTH_TOKEN, AUTH_TOKEN_LIFETIME, LOGIN, OTP_CODE, PASSWORD,
     RATE_LIMIT, Reply, TWO_FA_LOGIN, USERNAME, make_jwt_with, now,
 };
+use crate::support::output::{assert_one_line_failure, describe, stderr, stdout};
 
 const ACCESS_KEY: &str = "https://index.docker.io/v1/access-token";
 const REFRESH_KEY: &str = "https://index.docker.io/v1/refresh-token";
@@ -88,8 +90,8 @@ fn a_retry_after_timestamp_beyond_the_deadline_fails_at_once_with_the_local_time
     let line = assert_one_line_failure(&out);
     assert!(took < Duration::from_secs(4), "{took:?}");
     assert_eq!(fx.hub.count(LOGIN), 1);
-    // The local time of `until`, as `date` prints it in this environment's zone.
-    let local = std::process::Command::new("date")
+    // The local time of `until`, as `date` prints it in the zone the helper ran in.
+    let local = env::command("date", &fx.vars())
         .args(["-d", &format!("@{until}"), "+%H:%M:%S"])
         .output()
         .unwrap();

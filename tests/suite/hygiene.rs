@@ -1,4 +1,4 @@
-//! Secret hygiene (issue 6): every command path, success and failure, runs with unique
+//! Secret hygiene: every command path, success and failure, runs with unique
 //! canary secrets — a password, an access token (`dckr_pat_…`), a 2FA code, plaintext
 //! config.json secrets, an old helper's secret, docker's web-login tokens (the access token
 //! and the refresh token `logout` revokes), a `DOCKER_AUTH_CONFIG` credential, and JWTs
@@ -15,42 +15,27 @@
 //! helper writes is private although the helper runs with umask 000.
 //! Figures go to target/tmp/reliability-hygiene-*.txt.
 
-use crate::support::file_mode;
-
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::support::keyring::{
-    KeyringSession, KeyutilsEnv, NOT_FOUND, TestEnv, describe, get_answer, helper_bin,
-    store_request,
-};
+use crate::support::harness::{HUB_KEY, NOT_FOUND, TestEnv, get_answer, store_request, var};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv, UNREACHABLE_HUB as HUB_DOWN};
 use crate::support::mock_hub::{
     AUTH_TOKEN, CLIENT_ID, LOGIN, MANIFEST, MockHub, REVOKE, TWO_FA_LOGIN, USERNAME, make_jwt_with,
     now,
 };
+use crate::support::output::{describe, stdout};
+use crate::support::{env, file_mode, files_under, report, script};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 const OTHER_KEY: &str = "ghcr.io";
 const OTHER_USER: &str = "ghuser";
-/// Nothing listens on loopback's discard port: "Hub is down".
-const HUB_DOWN: &str = "http://127.0.0.1:9";
 const DEBUG_MARK: &str = "docker-credential-hub[debug]";
-
-fn report(name: &str, line: &str) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
-}
 
 /// Unique secrets for one run: nothing else on the machine contains them.
 struct Canaries {
@@ -149,14 +134,6 @@ struct World<'a> {
     made: RefCell<Vec<String>>,
 }
 
-fn var(env: &dyn TestEnv, name: &str) -> String {
-    env.env()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("the test environment has no {name}"))
-}
-
 impl<'a> World<'a> {
     fn new(env: &'a dyn TestEnv, debug: bool) -> World<'a> {
         let c = Canaries::new(if debug { "Debug" } else { "Normal" });
@@ -193,23 +170,18 @@ impl<'a> World<'a> {
         extra: &[(&str, &str)],
         unset: &[&str],
     ) -> assert_cmd::Command {
-        let mut cmd = std::process::Command::new(helper_bin());
-        let path = format!(
-            "{}:{}:{}",
-            helper_bin().parent().unwrap().display(),
-            self.tools.path().display(),
-            var(self.env, "PATH")
-        );
-        cmd.env_clear()
-            .envs(self.env.env())
-            .env("PATH", path)
-            .env("DOCKER_HUB_API_URL", self.hub.url())
-            .env("DOCKER_HUB_OAUTH_URL", self.hub.url())
-            .env("DOCKER_HUB_AUTH_URL", self.hub.url())
-            .env("DOCKER_HUB_REGISTRY_URL", self.hub.url())
-            .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "5")
-            .envs(extra.iter().copied())
-            .args(args);
+        let mut cmd = env::helper_process(&self.env.env());
+        cmd.env(
+            "PATH",
+            env::path_with(&[&env::helper_dir(), self.tools.path()]),
+        )
+        .env("DOCKER_HUB_API_URL", self.hub.url())
+        .env("DOCKER_HUB_OAUTH_URL", self.hub.url())
+        .env("DOCKER_HUB_AUTH_URL", self.hub.url())
+        .env("DOCKER_HUB_REGISTRY_URL", self.hub.url())
+        .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "5")
+        .envs(extra.iter().copied())
+        .args(args);
         if self.debug {
             cmd.env("DOCKER_CREDENTIAL_HUB_DEBUG", "1");
         }
@@ -224,9 +196,7 @@ impl<'a> World<'a> {
                 Ok(())
             });
         }
-        let mut cmd = assert_cmd::Command::from_std(cmd);
-        cmd.timeout(Duration::from_secs(120));
-        cmd
+        env::bounded(cmd)
     }
 
     fn exec(
@@ -282,7 +252,7 @@ impl<'a> World<'a> {
     /// `answer`, and only its stderr goes to the scan.
     fn run_answer(&self, path: &str, args: &[&str], stdin: impl Into<Vec<u8>>, answer: &str) {
         let out = self.exec(path, args, stdin, &[], &[], Expect::Ok);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), answer, "{path}");
+        assert_eq!(stdout(&out), answer, "{path}");
     }
 
     fn capture(&self, what: String, bytes: &[u8]) {
@@ -300,7 +270,7 @@ impl<'a> World<'a> {
             self.env.docker_config_dir().to_path_buf(),
         ];
         for root in roots {
-            for file in walk(&root) {
+            for file in files_under(&root) {
                 // A file may vanish between listing and reading (a temp file renamed).
                 if let Ok(bytes) = std::fs::read(&file) {
                     self.capture(format!("{checkpoint}: file {}", file.display()), &bytes);
@@ -322,7 +292,7 @@ impl<'a> World<'a> {
             lock_dir.display()
         );
         checked += 1;
-        for file in walk(&lock_dir) {
+        for file in files_under(&lock_dir) {
             assert_eq!(
                 file_mode(&file) & 0o077,
                 0,
@@ -447,29 +417,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Regular files under `root`, recursively (sockets, fifos and symlinks skipped).
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                dirs.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 // ---------------------------------------------------------------------------------------
 // The command paths
 // ---------------------------------------------------------------------------------------
@@ -513,7 +460,7 @@ fn protocol_paths(w: &World) {
         "nothing.example.com",
         Expect::Fail,
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), NOT_FOUND);
+    assert_eq!(stdout(&out), NOT_FOUND);
     w.run("get, bad input (empty)", &["get"], "", Expect::Fail);
     // A store request sent to `get` by mistake carries a secret.
     w.run(
@@ -625,10 +572,23 @@ fn login_otp(w: &World, path: &str, secret: &str, code: &str, expect: Expect) ->
     w.run_with(path, &args, format!("{secret}\n"), &env, expect)
 }
 
+/// `login` while the mock issues already-expired tokens: the cached token is stale.
+fn login_with_a_stale_token(w: &World) {
+    w.hub.set_token_lifetime(-10);
+    login(
+        w,
+        "login, password (token expires)",
+        &w.c.password,
+        &[],
+        Expect::Ok,
+    );
+    w.hub.set_token_lifetime(3600);
+}
+
 fn hub_paths(w: &World) {
     let c = &w.c;
     let out = login(w, "login, password", &c.password, &[], Expect::Ok);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Login Succeeded\n");
+    assert_eq!(stdout(&out), "Login Succeeded\n");
     login(w, "login, wrong password", &c.wrong, &[], Expect::Fail);
     login(w, "login, access token", &c.access_token, &[], Expect::Ok);
     w.run(
@@ -652,22 +612,11 @@ fn hub_paths(w: &World) {
     );
 
     // Token refresh: the cached token is stale, `token` logs in with the stored password.
-    w.hub.set_token_lifetime(-10);
-    login(
-        w,
-        "login, password (token expires)",
-        &c.password,
-        &[],
-        Expect::Ok,
-    );
-    w.hub.set_token_lifetime(3600);
+    login_with_a_stale_token(w);
     let before = w.hub.count(LOGIN);
     let out = w.exec("token, refresh", &["token"], "", &[], &[], Expect::Ok);
     assert_eq!(w.hub.count(LOGIN), before + 1, "token refreshed");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{}\n", w.latest_jwt())
-    );
+    assert_eq!(stdout(&out), format!("{}\n", w.latest_jwt()));
     w.run_answer(
         "token, cached after refresh",
         &["token"],
@@ -676,15 +625,7 @@ fn hub_paths(w: &World) {
     );
 
     // Refresh failures.
-    w.hub.set_token_lifetime(-10);
-    login(
-        w,
-        "login, password (token expires)",
-        &c.password,
-        &[],
-        Expect::Ok,
-    );
-    w.hub.set_token_lifetime(3600);
+    login_with_a_stale_token(w);
     w.run_with(
         "token, Hub down",
         &["token"],
@@ -802,12 +743,6 @@ fn web_login(w: &World) -> String {
         );
     }
     access
-}
-
-fn script(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn configure_paths(w: &World) -> usize {
@@ -941,7 +876,7 @@ fn doctor_paths(w: &World) {
         "",
         Expect::Any,
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     assert!(
         text.contains("cached Hub JWT for"),
         "doctor looked at the cached JWT: {}",
@@ -989,7 +924,7 @@ fn doctor_paths(w: &World) {
             Expect::Any,
         );
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("warn DOCKER_AUTH_CONFIG is set"),
+            stdout(&out).contains("warn DOCKER_AUTH_CONFIG is set"),
             "{path}: {}",
             describe(&out)
         );
@@ -1038,7 +973,7 @@ fn argv_paths(w: &World) -> usize {
     );
     let out = w.run("list", &["list"], "", Expect::Ok);
     assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("argv.example"),
+        !stdout(&out).contains("argv.example"),
         "a refused store stored something"
     );
     cases.len()
@@ -1067,7 +1002,7 @@ fn exercise(env: &dyn TestEnv, debug: bool) {
     w.capture("login, no XDG_RUNTIME_DIR: stdout".into(), &out.stdout);
     let cache_dir = w.env.home().join(".cache/docker-credential-hub");
     assert_eq!(file_mode(&cache_dir), 0o700, "{}", cache_dir.display());
-    for file in walk(&cache_dir) {
+    for file in files_under(&cache_dir) {
         assert_eq!(file_mode(&file) & 0o077, 0, "{}", file.display());
         modes += 1;
     }

@@ -1,41 +1,31 @@
-//! Fault injection on the real Secret Service (issue 6), each test on its own private
+//! Fault injection on the real Secret Service, each test on its own private
 //! gnome-keyring and D-Bus session, with the loopback mock Hub where Hub is involved:
 //! - the daemon killed between operations: every action fails with one clear line, and a
 //!   restarted daemon serves everything stored before;
 //! - the daemon SIGKILLed while concurrent stores and erases run: after a restart nothing
 //!   is half-written and nothing acknowledged is lost;
-//! - a locked collection: the commands not covered by tests/protocol.rs (list, login,
+//! - a locked collection: the commands not covered by protocol.rs (list, login,
 //!   token, logout, configure, doctor) fail clearly and promptly and write nothing.
 //!
 //! Figures go to target/tmp/reliability-*.txt, which `.ci/run` prints.
 
-use crate::support::report;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::*;
+use crate::support::harness::*;
+use crate::support::keyring::KeyringSession;
 use crate::support::mock_hub::{ACCESS_TOKEN, LOGIN, MockHub, PASSWORD, USERNAME};
+use crate::support::output::{
+    assert_one_line_error, assert_one_line_failure, describe, stderr, stdout,
+};
+use crate::support::tools::require_tool;
+use crate::support::{detach_from_terminal, env, report};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 const SERVICE: &str = "docker-credential-hub";
 const INTERNAL_SERVICE: &str = "docker-credential-hub:internal";
-
-fn bin_dir() -> PathBuf {
-    helper_bin().parent().unwrap().to_path_buf()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A human command (login, token, logout, configure, doctor) as a user would run it: the
 /// helper's directory on PATH, the mock Hub, and no controlling terminal (its own session),
@@ -47,47 +37,18 @@ fn human(
     stdin: &str,
     extra: &[(&str, &str)],
 ) -> (Output, Duration) {
-    let path = s
-        .env()
-        .into_iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
-    let mut cmd = std::process::Command::new(helper_bin());
-    cmd.env_clear()
-        .envs(s.env())
-        .env("PATH", format!("{}:{path}", bin_dir().display()))
+    let mut cmd = env::helper_process(&s.env());
+    cmd.env("PATH", env::path_with(&[&env::helper_dir()]))
         .env("DOCKER_HUB_API_URL", hub.url())
         .envs(extra.iter().copied())
         .args(args);
-    crate::support::detach_from_terminal(&mut cmd);
-    let mut cmd = assert_cmd::Command::from_std(cmd);
-    cmd.timeout(COMMAND_TIMEOUT);
+    detach_from_terminal(&mut cmd);
     let started = Instant::now();
-    let out = cmd
+    let out = env::bounded(cmd)
         .write_stdin(stdin)
         .output()
         .expect("run docker-credential-hub");
     (out, started.elapsed())
-}
-
-/// A failed human command: exit 1, nothing on stdout (a script capturing `token` must not
-/// get an error text), and exactly one line on stderr, which is returned.
-fn assert_human_failure(what: &str, out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "{what}: {}", describe(out));
-    assert!(
-        out.stdout.is_empty(),
-        "{what}: stdout must stay empty: {}",
-        describe(out)
-    );
-    let err = stderr(out);
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "{what}: expected one line on stderr: {}",
-        describe(out)
-    );
-    err.trim_end().to_string()
 }
 
 fn login(s: &KeyringSession, hub: &MockHub, secret: &str) -> Output {
@@ -122,15 +83,14 @@ impl Item {
 fn items(s: &KeyringSession, service: &str) -> Vec<Item> {
     // secret-tool prints the secret on stdout and the attributes on stderr; a line-buffered
     // stdout merged with stderr keeps each item's lines together.
-    let out = std::process::Command::new("sh")
+    let out = s
+        .tool("sh")
         .args([
             "-c",
             r#"stdbuf -oL secret-tool search --all service "$1" 2>&1"#,
             "sh",
         ])
         .arg(service)
-        .env_clear()
-        .envs(s.env())
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run secret-tool");
@@ -225,7 +185,7 @@ fn a_killed_daemon_fails_every_action_in_one_line_and_loses_nothing() {
         ("logout", vec!["logout"], String::new()),
     ] {
         let (out, _) = human(&s, &hub, &args, &stdin, &[]);
-        let line = assert_human_failure(what, &out);
+        let line = assert_one_line_failure(&out);
         assert!(line.contains("Secret Service"), "{what}: {line}");
         assert!(!line.contains(ACCESS_TOKEN) && !line.contains(&jwt));
         failed += 1;
@@ -352,8 +312,8 @@ fn a_daemon_killed_mid_operation_leaves_nothing_half_written() {
         // Failed calls that had started before the SIGKILL went out.
         let (killed_at, cut) = (Mutex::new(None::<Instant>), AtomicUsize::new(0));
         let mut rng = Rng::seeded(round as u64);
-        // Kill after a random 0.3–1.2 s of work: each call takes tens of milliseconds, so
-        // several are in flight at that moment.
+        // Kill after a random 0.3–1.2 s of work: far longer than one call, so several are
+        // in flight at that moment.
         let kill_after = Duration::from_millis(300 + rng.below(900));
         let bad_errors = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
@@ -562,7 +522,7 @@ fn a_locked_collection_fails_every_command_promptly_and_writes_nothing() {
         ("logout", vec!["logout"], String::new()),
     ] {
         let (out, took) = human(&s, &hub, &args, &stdin, &timeout);
-        let line = assert_human_failure(what, &out);
+        let line = assert_one_line_failure(&out);
         assert!(line.contains("locked"), "{what}: {line}");
         assert!(took < limit, "{what} took {took:?}");
         assert!(!line.contains(ACCESS_TOKEN) && !line.contains(&jwt));

@@ -2,47 +2,24 @@
 //! default profile does inside containers), the per-user quota exhausted, and `auto` with no
 //! D-Bus session at all. Real kernel, real binary; figures go to target/tmp/reliability-*.txt.
 
-use crate::support::report;
-
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-fn bin() -> std::path::PathBuf {
-    crate::support::keyring::helper_bin()
+use crate::support::output::{assert_one_line_error, stderr, stdout};
+use crate::support::tools::{helper_bin, require_tool};
+use crate::support::{env, report};
+
+/// `cmd` with `stdin`, bounded like every helper run.
+fn run(cmd: Command, stdin: &str) -> Output {
+    env::bounded(cmd).write_stdin(stdin).output().unwrap()
 }
 
-fn run(cmd: &mut Command, stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn one_line(out: &Output) -> String {
-    let s = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        s.ends_with('\n') && s.matches('\n').count() == 1,
-        "not one line: {s:?}"
-    );
-    s
-}
-
-fn private_env(cmd: &mut Command, home: &std::path::Path, service: &str) {
-    cmd.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        .env("XDG_RUNTIME_DIR", home)
-        .env("DOCKER_CREDENTIAL_HUB_SERVICE", service);
+/// `program` with a HOME and runtime directory of its own and the keychain service
+/// `service`.
+fn private(program: impl AsRef<std::ffi::OsStr>, home: &std::path::Path, service: &str) -> Command {
+    let mut vars = env::base_vars(home, home);
+    env::set(&mut vars, "DOCKER_CREDENTIAL_HUB_SERVICE", service);
+    env::command(program, &vars)
 }
 
 /// One classic-BPF instruction.
@@ -128,28 +105,24 @@ fn keys_outlive_the_process_without_a_persistent_keyring() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let service = format!("dch-nopersist-{}", std::process::id());
+    let service = crate::support::unique_name("dch-nopersist");
     let helper = |action: &str, stdin: &str| {
-        let mut cmd = Command::new("keyctl");
-        cmd.args(["session", "-"]).arg(bin()).arg(action);
-        private_env(&mut cmd, home.path(), &service);
-        cmd.env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils");
+        let mut cmd = private("keyctl", home.path(), &service);
+        cmd.args(["session", "-"])
+            .arg(helper_bin())
+            .arg(action)
+            .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils");
         refuse_persistent_keyring(&mut cmd);
-        run(&mut cmd, stdin)
+        run(cmd, stdin)
     };
     let out = helper(
         "store",
         r#"{"ServerURL":"https://np.example","Username":"u","Secret":"s-np"}"#,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let out = helper("get", "https://np.example");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout(&out),
         "{\"ServerURL\":\"https://np.example\",\"Username\":\"u\",\"Secret\":\"s-np\"}\n"
     );
     assert_eq!(
@@ -176,14 +149,13 @@ fn keyutils_blocked_by_seccomp_is_one_clear_line_for_every_action() {
         ("list", ""),
     ] {
         for backend in ["keyutils", "auto"] {
-            let mut cmd = Command::new(bin());
-            private_env(&mut cmd, home.path(), "dch-seccomp");
+            let mut cmd = private(helper_bin(), home.path(), "dch-seccomp");
             cmd.env("DOCKER_CREDENTIAL_HUB_BACKEND", backend)
                 .arg(action);
             block_keyutils(&mut cmd);
-            let out = run(&mut cmd, stdin);
+            let out = run(cmd, stdin);
             assert_eq!(out.status.code(), Some(1), "{action} {backend}");
-            let line = one_line(&out);
+            let line = assert_one_line_error(&out);
             assert!(
                 line.contains("keyutils is not permitted"),
                 "{action} {backend}: {line}"
@@ -193,7 +165,7 @@ fn keyutils_blocked_by_seccomp_is_one_clear_line_for_every_action() {
                 // With no D-Bus either, the message names both causes.
                 assert!(line.contains("D-Bus"), "{line}");
             }
-            assert!(!String::from_utf8_lossy(&out.stderr).contains("canary-seccomp"));
+            assert!(!stderr(&out).contains("canary-seccomp"));
             faults += 1;
         }
     }
@@ -206,16 +178,7 @@ fn keyutils_blocked_by_seccomp_is_one_clear_line_for_every_action() {
 }
 
 fn require_nobody_session() -> bool {
-    let ok = Command::new("setpriv").arg("--version").output().is_ok()
-        && Command::new("keyctl").arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "setpriv and keyctl (util-linux, keyutils) are required under CI"
-        );
-        eprintln!("SKIP: setpriv or keyctl missing; apt-get install -y util-linux keyutils");
-    }
-    ok
+    require_tool("setpriv") && require_tool("keyctl")
 }
 
 /// Run a shell script as user `nobody` in a fresh session keyring, where the per-user
@@ -225,8 +188,8 @@ fn as_nobody(home: &std::path::Path, script: &str) -> Output {
     let bin_dir = home.join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     let helper_copy = bin_dir.join("docker-credential-hub");
-    std::fs::copy(bin(), &helper_copy).unwrap();
-    let mut cmd = Command::new("setpriv");
+    std::fs::copy(helper_bin(), &helper_copy).unwrap();
+    let mut cmd = private("setpriv", home, "dch-quota");
     cmd.args([
         "--reuid=65534",
         "--regid=65534",
@@ -238,10 +201,9 @@ fn as_nobody(home: &std::path::Path, script: &str) -> Output {
         "-c",
         script,
     ]);
-    private_env(&mut cmd, home, "dch-quota");
     cmd.env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
         .env("H", &helper_copy);
-    run(&mut cmd, "")
+    run(cmd, "")
 }
 
 #[test]
@@ -278,7 +240,7 @@ keyctl clear @u
 "#
     );
     let out = as_nobody(home.path(), &script);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = stdout(&out);
     let stored: Vec<usize> = (1..=n)
         .filter(|i| stdout.contains(&format!("store {i} rc=0")))
         .collect();
@@ -323,26 +285,25 @@ keyctl clear @u
 #[test]
 fn auto_without_dbus_falls_back_to_keyutils_with_a_warning() {
     let home = tempfile::tempdir().unwrap();
-    let service = format!("dch-nodbus-{}", std::process::id());
+    let service = crate::support::unique_name("dch-nodbus");
     let store = |action: &str, stdin: &str| {
-        let mut cmd = Command::new(bin());
-        private_env(&mut cmd, home.path(), &service);
+        let mut cmd = private(helper_bin(), home.path(), &service);
         cmd.arg(action);
-        run(&mut cmd, stdin)
+        run(cmd, stdin)
     };
     let out = store(
         "store",
         r#"{"ServerURL":"https://nodbus.example","Username":"u","Secret":"canary-nodbus"}"#,
     );
     assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(stderr.contains("will not survive a reboot"), "{stderr}");
     assert!(stderr.contains("no D-Bus session bus"), "{stderr}");
     assert!(!stderr.contains("canary-nodbus"));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let out = store("get", "https://nodbus.example");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout(&out),
         "{\"ServerURL\":\"https://nodbus.example\",\"Username\":\"u\",\"Secret\":\"canary-nodbus\"}\n"
     );
     // get and list stay quiet on stderr: docker runs them on every pull.

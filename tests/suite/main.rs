@@ -2,9 +2,13 @@
 //! binary (through `assert_cmd`) against real components: a private gnome-keyring on a
 //! private D-Bus session, kernel keyutils, `pass` with a throwaway GPG key, the docker CLI,
 //! podman and skopeo against a loopback registry, the Windows binary under Wine, and the
-//! aarch64 release binary under qemu-user. The
-//! loopback mock of the Docker Hub API is the one stand-in (the real Hub cannot be reached
-//! from CI); `support/mock_hub.rs` cites the source of each of its behaviours.
+//! aarch64 release binary under qemu-user. The loopback mock of the Docker Hub API is the
+//! one stand-in (the real Hub cannot be reached from CI); `support/mock_hub.rs` cites the
+//! source of each of its behaviours.
+//!
+//! Nothing a test runs inherits the environment of whoever runs the suite
+//! (`support/env.rs`), and every tier runs the binary through one harness, `TestEnv`
+//! (`support/harness.rs`), whatever the keychain.
 //!
 //! Tiers that need Linux (Secret Service, keyutils, seccomp, uids) or Unix are gated to it;
 //! on other systems the native-keychain tier runs instead.

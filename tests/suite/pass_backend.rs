@@ -1,18 +1,16 @@
 //! The `pass` backend against the real `pass`, gpg and Debian's docker-credential-pass: the
 //! same store works in place in both directions, nothing ever prompts, an undecryptable store
 //! is a clear error (never "not found"), and `auto` finds it. (The whole protocol suite runs
-//! on it too: `on_both_backends!` in protocol.rs.)
+//! on it too: `on_every_backend!` in protocol.rs.)
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{
-    TestEnv, assert_get, assert_one_line_error, describe, list_map, require_tool, store_ok,
-    store_request,
-};
+use crate::support::harness::{NOT_FOUND, TestEnv, assert_get, list_map, store_ok, store_request};
+use crate::support::mock_hub::{MockHub, PASSWORD, USERNAME};
+use crate::support::output::{assert_one_line_error, describe, stderr, stdout};
 use crate::support::pass::PassEnv;
-
-const NOT_FOUND: &str = "credentials not found in native keychain";
+use crate::support::tools::{helper_bin, require_tool};
 
 fn peer(env: &PassEnv, action: &str, stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
@@ -66,11 +64,11 @@ fn an_existing_docker_credential_pass_store_works_in_both_directions() {
     let out = peer(&env, "erase", theirs.as_bytes());
     assert!(out.status.success(), "{out:?}");
     let out = env.cmd().arg("get").write_stdin(theirs).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), NOT_FOUND);
+    assert_eq!(stdout(&out), NOT_FOUND);
     let out = env.cmd().arg("erase").write_stdin(ours).output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     let out = peer(&env, "list", b"");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{}");
+    assert_eq!(stdout(&out).trim(), "{}");
 }
 
 /// The cached Hub JWT is a pass entry too, but docker-credential-pass (and `list`) never
@@ -80,15 +78,15 @@ fn the_hub_jwt_cache_is_hidden_from_list() {
     let Some(env) = PassEnv::new() else {
         return;
     };
-    let hub = crate::support::mock_hub::MockHub::start();
+    let hub = MockHub::start();
     let out = env
         .cmd()
         .env("DOCKER_HUB_API_URL", hub.url())
         .arg("store")
         .write_stdin(store_request(
             "https://index.docker.io/v1/",
-            crate::support::mock_hub::USERNAME,
-            crate::support::mock_hub::PASSWORD,
+            USERNAME,
+            PASSWORD,
         ))
         .output()
         .unwrap();
@@ -100,10 +98,7 @@ fn the_hub_jwt_cache_is_hidden_from_list() {
         .arg("token")
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        hub.last_issued()
-    );
+    assert_eq!(stdout(&out).trim(), hub.last_issued());
     assert_eq!(hub.issued().len(), 1, "token came from the cache");
     assert_eq!(list_map(&env).len(), 1);
     if require_tool("docker-credential-pass") {
@@ -135,7 +130,7 @@ fn an_undecryptable_store_answers_at_once_with_the_fix_and_never_prompts() {
         let took = start.elapsed();
         let line = assert_one_line_error(&out);
         assert!(took < Duration::from_secs(10), "{action}: {took:?}");
-        assert!(!line.contains(NOT_FOUND), "{line}");
+        assert!(!line.contains(NOT_FOUND.trim_end()), "{line}");
         assert!(
             line.contains("passphrase") && line.contains("pass show"),
             "{line}"
@@ -170,7 +165,7 @@ fn an_undecryptable_store_answers_at_once_with_the_fix_and_never_prompts() {
         line.contains("not in your keyring") && line.contains("gpg --import"),
         "{line}"
     );
-    assert!(!line.contains(NOT_FOUND), "{line}");
+    assert!(!line.contains(NOT_FOUND.trim_end()), "{line}");
 }
 
 /// `auto` with no D-Bus session bus and an initialised password store picks pass (no reboot
@@ -192,11 +187,7 @@ fn auto_prefers_an_initialised_password_store_over_keyutils() {
         "{}",
         describe(&out)
     );
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("reboot"),
-        "{}",
-        describe(&out)
-    );
+    assert!(!stderr(&out).contains("reboot"), "{}", describe(&out));
     assert!(
         env.store_dir()
             .join("docker-credential-helpers")
@@ -213,7 +204,7 @@ fn auto_prefers_an_initialised_password_store_over_keyutils() {
         .arg("doctor")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     assert!(
         text.contains("keychain: pass password store (recorded in"),
         "{text}"
@@ -240,7 +231,7 @@ fn pass_never_reaches_the_terminal() {
     }
     store_ok(&env, "https://tty.example", "u", "tty-secret");
     env.kill_agent();
-    let helper = crate::support::keyring::helper_bin();
+    let helper = helper_bin();
     let start = Instant::now();
     let out = env
         .tool("script")
@@ -258,7 +249,7 @@ fn pass_never_reaches_the_terminal() {
         "{:?}",
         start.elapsed()
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     assert!(text.contains("passphrase"), "{text}");
     assert!(
         !text.contains("Passphrase:") && !text.contains("Please enter"),

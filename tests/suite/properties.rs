@@ -2,9 +2,9 @@
 //! library API in process (on real kernel keyutils), then a few hundred through the binary.
 //! Each test writes its figures to target/tmp/reliability-*.txt, which `.ci/run` prints.
 
-use crate::support::report;
+use crate::support::output::{stderr, stdout};
+use crate::support::{env, report};
 
-use assert_cmd::Command;
 use docker_credential_hub::Deadline;
 use docker_credential_hub::keychain::{self, Backend, Keychain, Requested};
 use docker_credential_hub::protocol::{self, Action};
@@ -20,11 +20,7 @@ fn keyutils(service: &str) -> Option<Box<dyn Keychain>> {
     match keychain::open_in(Requested::Explicit(Backend::Keyutils), service, &deadline) {
         Ok((opened, _)) => Some(opened.creds),
         Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "kernel keyutils unavailable under CI: {e}"
-            );
-            eprintln!("SKIP: kernel keyutils unavailable: {e}");
+            crate::support::tools::skip(&format!("kernel keyutils unavailable: {e}"));
             None
         }
     }
@@ -146,10 +142,7 @@ fn binary_never_panics_and_answers_in_one_line() {
     let mut runner = TestRunner::new(Config::with_cases(cases));
     runner
         .run(&(action(), stdin_bytes()), |(action, input)| {
-            let out = Command::new(crate::support::keyring::helper_bin())
-                .env_clear()
-                .env("HOME", home.path())
-                .env("XDG_RUNTIME_DIR", home.path())
+            let out = env::helper_command(&env::base_vars(home.path(), home.path()))
                 .env("DOCKER_CREDENTIAL_HUB_BACKEND", "keyutils")
                 .env("DOCKER_CREDENTIAL_HUB_SERVICE", &svc)
                 .arg(action_name(action))
@@ -160,8 +153,8 @@ fn binary_never_panics_and_answers_in_one_line() {
                 .status
                 .code()
                 .ok_or_else(|| TestCaseError::fail("killed by a signal (a panic aborts)"))?;
-            check_answer(code, &String::from_utf8_lossy(&out.stdout))?;
-            prop_assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+            check_answer(code, &stdout(&out))?;
+            prop_assert!(!stderr(&out).contains("panicked"));
             Ok(())
         })
         .unwrap();

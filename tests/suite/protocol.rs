@@ -1,13 +1,21 @@
-//! The docker credential-helper protocol (issue 2), byte for byte, against the real
-//! keychains: every case runs once on a private gnome-keyring Secret Service and once on
-//! kernel keyutils.
+//! The docker credential-helper protocol, byte for byte, against the real keychains: every
+//! case runs on a private gnome-keyring Secret Service, on kernel keyutils and on `pass`.
+//! Round trips, docker's exact answers and error strings, Go's JSON escaping, keys kept
+//! apart by scheme, port and path, Docker Hub's aliases, refused invocations and bad input
+//! (each leaving the stored credentials as they were), 100 KiB secrets and parallel stores.
+//! Then the invocations that need no keychain (`version`, `--help`), no D-Bus at all, and a
+//! locked or stopped Secret Service.
 
 use std::collections::BTreeMap;
 
-use crate::support::keyring::*;
+use crate::support::env;
+use crate::support::harness::*;
+use crate::support::keyring::KeyringSession;
+use crate::support::output::{assert_no_secret, assert_one_line_error, describe, stderr, stdout};
+use crate::support::tools::require_tool;
 use docker_credential_hub::protocol::USAGE;
 
-on_both_backends!(
+on_every_backend!(
     store_get_erase_list_round_trip,
     missing_server_url_is_refused,
     missing_username_is_refused,
@@ -39,10 +47,6 @@ on_both_backends!(
     parallel_stores_and_erases,
 );
 
-fn text(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -71,17 +75,20 @@ fn assert_unchanged(env: &dyn TestEnv, before: &BTreeMap<String, String>, case: 
 
 fn store_get_erase_list_round_trip(env: &dyn TestEnv) {
     let url = "https://registry.example.com";
-    assert_eq!(text(&list(env)), "{}\n");
+    assert_eq!(stdout(&list(env)), "{}\n");
     let out = store(env, url, "alice", "s3cret-RoundTrip");
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(out.stdout.is_empty(), "store printed {:?}", text(&out));
+    assert!(out.stdout.is_empty(), "store printed {:?}", stdout(&out));
     assert_get(env, url, "alice", "s3cret-RoundTrip");
     let out = list(env);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(text(&out), "{\"https://registry.example.com\":\"alice\"}\n");
+    assert_eq!(
+        stdout(&out),
+        "{\"https://registry.example.com\":\"alice\"}\n"
+    );
     erase_ok(env, url);
     assert_not_found(env, url);
-    assert_eq!(text(&list(env)), "{}\n");
+    assert_eq!(stdout(&list(env)), "{}\n");
 }
 
 fn missing_server_url_is_refused(env: &dyn TestEnv) {
@@ -209,7 +216,7 @@ fn get_trims_surrounding_whitespace(env: &dyn TestEnv) {
     let out = get(env, " \t https://ws.example \r\n");
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(
-        text(&out),
+        stdout(&out),
         get_answer("https://ws.example", "u", "ws-secret")
     );
     let out = erase(env, "  https://ws.example\n");
@@ -271,7 +278,7 @@ fn list_is_braces_when_empty_and_keys_are_exact(env: &dyn TestEnv) {
     store_ok(env, "b.example", "bob", "b-secret");
     store_ok(env, "a.example", "amy", "a-secret");
     assert_eq!(
-        text(&list(env)),
+        stdout(&list(env)),
         "{\"a.example\":\"amy\",\"b.example\":\"bob\"}\n"
     );
 }
@@ -286,11 +293,11 @@ fn token_username_round_trips_with_go_escaping(env: &dyn TestEnv) {
     let out = get(env, "https://tok.example");
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(
-        text(&out),
+        stdout(&out),
         "{\"ServerURL\":\"https://tok.example\",\"Username\":\"\\u003ctoken\\u003e\",\"Secret\":\"identity-token-value\"}\n"
     );
     assert_eq!(
-        text(&list(env)),
+        stdout(&list(env)),
         "{\"https://tok.example\":\"\\u003ctoken\\u003e\"}\n"
     );
     assert_eq!(list_map(env), map(&[("https://tok.example", "<token>")]));
@@ -339,8 +346,6 @@ fn http_and_https_are_kept_apart(env: &dyn TestEnv) {
     erase_ok(env, "https://scheme.example");
     assert_get(env, "http://scheme.example", "plain", "plain-secret");
 }
-
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// docker's web login (CLI 27.2+) stores its OAuth tokens under the Docker ID, the refresh
 /// secret as `<refresh>..<clientID>` (docker/cli `internal/oauth/manager/manager.go`).
@@ -449,7 +454,7 @@ fn extra_arguments_are_refused_and_not_echoed(env: &dyn TestEnv) {
             "{action}: extra argument echoed: {line}"
         );
         assert!(
-            !String::from_utf8_lossy(&out.stderr).contains(extra),
+            !stderr(&out).contains(extra),
             "{action}: extra argument on stderr"
         );
         assert_no_secret(&out, "argv-secret");
@@ -524,7 +529,7 @@ fn stdin_over_one_mib_is_refused(env: &dyn TestEnv) {
         let out = run(env, &["store"], input);
         let line = assert_one_line_error(&out);
         assert!(line.contains("1 MiB"), "{line}");
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("AAAAAAAAAAAAAAAA"));
+        assert!(!stderr(&out).contains("AAAAAAAAAAAAAAAA"));
     }
     let mut url = b"https://big.example/".to_vec();
     url.resize(MIB + 1, b'a');
@@ -568,19 +573,10 @@ fn nul_byte_in_server_url_is_refused(env: &dyn TestEnv) {
 
 // --- size and concurrency ----------------------------------------------------------------
 
-/// Printable, varied, deterministic: catches truncation and reordering.
-fn big_secret(len: usize) -> String {
-    const ALPHABET: &[u8] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=";
-    (0..len)
-        .map(|i| ALPHABET[(i * 7919 + i / 3) % ALPHABET.len()] as char)
-        .collect()
-}
-
 fn large_secret(env: &dyn TestEnv) {
     // 64 KiB: the Go helpers break here (bufio.Scanner's 64 KiB line limit). On keyutils a
     // key holds at most 32767 bytes, so the helper splits the value into parts.
-    let secret = big_secret(64 * 1024);
+    let secret = big_secret(64 * 1024, 0);
     let out = store(env, "https://large.example", "u", &secret);
     assert!(out.status.success(), "{}", describe(&out));
     assert_get(env, "https://large.example", "u", &secret);
@@ -588,7 +584,7 @@ fn large_secret(env: &dyn TestEnv) {
     // Replacing it with a small value, then a larger one again, never mixes the two.
     store_ok(env, "https://large.example", "u2", "small");
     assert_get(env, "https://large.example", "u2", "small");
-    let bigger = big_secret(100 * 1024);
+    let bigger = big_secret(100 * 1024, 0);
     store_ok(env, "https://large.example", "u3", &bigger);
     assert_get(env, "https://large.example", "u3", &bigger);
     erase_ok(env, "https://large.example");
@@ -636,19 +632,16 @@ fn parallel_stores_and_erases(env: &dyn TestEnv) {
     for (i, out) in outputs.iter().enumerate() {
         assert!(out.status.success(), "erase {i}: {}", describe(out));
     }
-    assert_eq!(text(&list(env)), "{}\n");
+    assert_eq!(stdout(&list(env)), "{}\n");
 }
 
 // --- invocations that need no keychain ----------------------------------------------------
 
+/// The helper with a HOME and runtime directory of its own and nothing else: no keychain,
+/// no D-Bus.
 fn bare() -> (tempfile::TempDir, assert_cmd::Command) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = assert_cmd::Command::new(helper_bin());
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("XDG_RUNTIME_DIR", dir.path())
-        .timeout(COMMAND_TIMEOUT);
+    let cmd = env::helper_command(&env::base_vars(dir.path(), dir.path()));
     (dir, cmd)
 }
 
@@ -659,7 +652,7 @@ fn version_prints_name_and_cargo_version() {
         let (_dir, mut cmd) = bare();
         let out = cmd.arg(arg).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{arg}");
-        assert_eq!(text(&out), expected, "{arg}");
+        assert_eq!(stdout(&out), expected, "{arg}");
     }
 }
 
@@ -669,7 +662,7 @@ fn help_prints_usage_and_succeeds() {
         let (_dir, mut cmd) = bare();
         let out = cmd.arg(arg).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{arg}");
-        let out = text(&out);
+        let out = stdout(&out);
         assert_eq!(out.lines().next(), Some(USAGE), "{arg}");
         for action in ["store", "get", "erase", "list", "version"] {
             assert!(out.contains(action), "{arg} does not mention {action}");
@@ -683,7 +676,7 @@ fn no_action_prints_the_usage_line_and_fails() {
     let (_dir, mut cmd) = bare();
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out), format!("{USAGE}\n"));
+    assert_eq!(stdout(&out), format!("{USAGE}\n"));
 }
 
 #[test]
@@ -788,17 +781,12 @@ fn credentials_live_in_the_private_gnome_keyring() {
         return;
     }
     store_ok(&s, "https://visible.example", "u", "visible-secret");
-    let out = std::process::Command::new("secret-tool")
+    let out = s
+        .tool("secret-tool")
         .args(["search", "--all", "service", "docker-credential-hub"])
-        .env_clear()
-        .envs(s.env())
         .output()
         .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(all.contains("https://visible.example"), "{all}");
     assert!(all.contains("visible-secret"), "{all}");
 }

@@ -7,13 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::keyring::{
-    KeyringSession, TestEnv, assert_get, assert_one_line_error, describe, list_map, store_ok,
-    store_request,
-};
+use crate::support::harness::{NOT_FOUND, TestEnv, assert_get, list_map, store_ok, store_request};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
+use crate::support::output::{assert_one_line_error, describe, stdout};
 use crate::support::pass::PassEnv;
 
-const NOT_FOUND: &str = "credentials not found in native keychain";
 const STALE_BUS: &str = "unix:path=/nonexistent/dch-stale-bus";
 
 fn record_of(env: &dyn TestEnv, service_file: &str) -> String {
@@ -52,7 +50,7 @@ fn a_recorded_secret_service_behind_a_stale_bus_fails_naming_it_never_not_found(
     ] {
         let out = stale(&args, &stdin);
         let line = assert_one_line_error(&out);
-        assert!(!line.contains(NOT_FOUND), "{args:?}: {line}");
+        assert!(!line.contains(NOT_FOUND.trim_end()), "{args:?}: {line}");
         assert!(
             line.contains("Secret Service") && line.contains("recorded in"),
             "{args:?}: {line}"
@@ -78,7 +76,7 @@ fn a_recorded_secret_service_behind_a_stale_bus_fails_naming_it_never_not_found(
         .arg("doctor")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     assert!(
         text.contains("backend record: ") && text.contains("says secret-service"),
         "{text}"
@@ -99,7 +97,7 @@ fn an_explicit_backend_still_overrides_the_record() {
         return;
     };
     store_ok(&ss, "https://ss.example", "u", "ss-secret");
-    let service = format!("dch-override-{}", std::process::id());
+    let service = crate::support::unique_name("dch-override");
     let out = ss
         .cmd()
         .env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
@@ -117,11 +115,7 @@ fn an_explicit_backend_still_overrides_the_record() {
         .write_stdin("https://ku.example")
         .output()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("ku-secret"),
-        "{}",
-        describe(&out)
-    );
+    assert!(stdout(&out).contains("ku-secret"), "{}", describe(&out));
     let _ = ss
         .cmd()
         .env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
@@ -140,7 +134,7 @@ fn configure_backend_moves_every_credential_and_finishes_an_interrupted_move() {
     let Some(env) = PassEnv::new() else {
         return;
     };
-    let service = format!("dch-move-{}", std::process::id());
+    let service = crate::support::unique_name("dch-move");
     let run = |backend: Option<&str>, args: &[&str], stdin: &[u8]| {
         let mut cmd = env.cmd();
         cmd.env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
@@ -179,7 +173,7 @@ fn configure_backend_moves_every_credential_and_finishes_an_interrupted_move() {
 
     let out = run(None, &["configure", "--backend", "pass"], b"");
     assert!(out.status.success(), "{}", describe(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     assert!(text.contains("3 credential(s) moved"), "{text}");
     assert_eq!(record_of(&env, &record_file), "pass\n");
     assert_eq!(list_in("keyutils"), BTreeMap::new());
@@ -213,11 +207,7 @@ fn configure_backend_moves_every_credential_and_finishes_an_interrupted_move() {
     assert_eq!(list_in("keyutils"), BTreeMap::new());
     assert_eq!(list_in("pass").len(), 4);
     let out = run(None, &["configure", "--backend", "pass"], b"");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Already using"),
-        "{}",
-        describe(&out)
-    );
+    assert!(stdout(&out).contains("Already using"), "{}", describe(&out));
 }
 
 /// The record is read without following a link and without blocking, capped at 1 KiB: a
@@ -225,20 +215,14 @@ fn configure_backend_moves_every_credential_and_finishes_an_interrupted_move() {
 /// one line naming the file, for every protocol action; doctor says the same.
 #[test]
 fn a_fifo_a_symlink_or_a_huge_file_as_the_record_fails_at_once_naming_it() {
-    let Some(env) = crate::support::keyring::KeyutilsEnv::new() else {
+    let Some(env) = KeyutilsEnv::new() else {
         return;
     };
     let dir = env.home().join(".config/docker-credential-hub");
     std::fs::create_dir_all(&dir).unwrap();
-    let service = env
-        .env()
-        .into_iter()
-        .find(|(k, _)| k == "DOCKER_CREDENTIAL_HUB_SERVICE")
-        .unwrap()
-        .1;
     let record = dir.join(format!(
         "backend.{}",
-        service.replace(
+        env.service().replace(
             |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
             "_"
         )
@@ -297,7 +281,7 @@ fn a_fifo_a_symlink_or_a_huge_file_as_the_record_fails_at_once_naming_it() {
             .arg("doctor")
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = stdout(&out);
         assert!(
             text.lines().any(|l| l.starts_with("FAIL backend record: ")
                 && l.contains(&record.display().to_string())),

@@ -4,18 +4,23 @@
 //! answer against an exact model of its keys while the others run; `list` is checked for
 //! the worker's own keys, and the full state against the union of the models at the end.
 //!
-//! `DOCKER_CREDENTIAL_HUB_SKIP_SOAK=1` skips both in an everyday `cargo test` (a minute
-//! saved); with `CI` set the switch is ignored, so `.ci/run` always soaks.
+//! `DOCKER_CREDENTIAL_HUB_SKIP_SOAK=1` skips both in an everyday `cargo test`; with `CI`
+//! set the switch is ignored, so `.ci/run` always soaks.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{KeyringSession, KeyutilsEnv, TestEnv};
+use crate::support::harness::{
+    TestEnv, assert_get, erase_ok, get_answer, list_map, run, store_request,
+};
+use crate::support::keyring::{KeyringSession, KeyutilsEnv};
+use crate::support::output::{describe, stdout};
+use crate::support::report;
 
 const WORKERS: usize = 8;
 
-/// The two soaks take turns: run side by side, the keyutils one (hundreds of processes a
-/// second) would starve gnome-keyring of CPU and the Secret Service figure would measure the
+/// The two soaks take turns: run side by side, the keyutils one (many processes a second)
+/// would starve gnome-keyring of CPU and the Secret Service figure would measure the
 /// machine, not the helper.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const KEYS: usize = 50;
@@ -47,10 +52,6 @@ struct Tally {
     errors: Vec<String>,
 }
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn worker(
     env: &dyn TestEnv,
     w: usize,
@@ -68,31 +69,21 @@ fn worker(
         if roll < 30 {
             let user = format!("user-{w}-{}", rng.below(1000));
             let secret = format!("secret-{:016x}", rng.next());
-            let out = crate::support::keyring::run(
-                env,
-                &["store"],
-                crate::support::keyring::store_request(&key, &user, &secret),
-            );
+            let out = run(env, &["store"], store_request(&key, &user, &secret));
             if out.status.code() == Some(0) && out.stdout.is_empty() {
                 model.insert(key, (user, secret));
             } else {
-                fail(
-                    &mut t,
-                    format!("store {key}: {}", crate::support::keyring::describe(&out)),
-                );
+                fail(&mut t, format!("store {key}: {}", describe(&out)));
             }
         } else if roll < 65 {
-            let out = crate::support::keyring::run(env, &["get"], key.clone());
+            let out = run(env, &["get"], key.clone());
             match model.get(&key) {
                 Some((user, secret)) => {
-                    let want = crate::support::keyring::get_answer(&key, user, secret);
+                    let want = get_answer(&key, user, secret);
                     if out.status.code() != Some(0) || stdout(&out) != want {
                         fail(
                             &mut t,
-                            format!(
-                                "get {key}: want {want:?}, {}",
-                                crate::support::keyring::describe(&out)
-                            ),
+                            format!("get {key}: want {want:?}, {}", describe(&out)),
                         );
                     }
                 }
@@ -104,26 +95,20 @@ fn worker(
                     } else {
                         fail(
                             &mut t,
-                            format!(
-                                "get {key}: want not found, {}",
-                                crate::support::keyring::describe(&out)
-                            ),
+                            format!("get {key}: want not found, {}", describe(&out)),
                         );
                     }
                 }
             }
         } else if roll < 85 {
-            let out = crate::support::keyring::run(env, &["erase"], key.clone());
+            let out = run(env, &["erase"], key.clone());
             if out.status.code() == Some(0) && out.stdout.is_empty() {
                 model.remove(&key);
             } else {
-                fail(
-                    &mut t,
-                    format!("erase {key}: {}", crate::support::keyring::describe(&out)),
-                );
+                fail(&mut t, format!("erase {key}: {}", describe(&out)));
             }
         } else {
-            let out = crate::support::keyring::run(env, &["list"], "unused");
+            let out = run(env, &["list"], "unused");
             match serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout) {
                 Ok(listed) if out.status.code() == Some(0) => {
                     for i in &mine {
@@ -137,10 +122,7 @@ fn worker(
                         }
                     }
                 }
-                _ => fail(
-                    &mut t,
-                    format!("list: {}", crate::support::keyring::describe(&out)),
-                ),
+                _ => fail(&mut t, format!("list: {}", describe(&out))),
             }
         }
         t.ops += 1;
@@ -194,7 +176,7 @@ fn soak(env: &dyn TestEnv, name: &str) {
         expected.extend(model);
     }
     // The full state at the end: list, and every entry's secret.
-    let listed = crate::support::keyring::list_map(env);
+    let listed = list_map(env);
     let want: BTreeMap<String, String> = expected
         .iter()
         .map(|(k, (u, _))| (k.clone(), u.clone()))
@@ -204,19 +186,14 @@ fn soak(env: &dyn TestEnv, name: &str) {
         "final list differs from the model (seed {seed0})"
     );
     for (k, (u, s)) in &expected {
-        crate::support::keyring::assert_get(env, k, u, s);
+        assert_get(env, k, u, s);
     }
     let line = format!(
         "soak {name}: {WORKERS} workers x {seconds} s over {KEYS} keys: {ops} operations, {:.0} ops/s, {} unexpected errors, {agreed} not-found answers the model agreed with",
         ops as f64 / elapsed,
         errors.len()
     );
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(
-        dir.join(format!("reliability-soak-{name}.txt")),
-        format!("{line}\n"),
-    )
-    .unwrap();
+    report(&format!("soak-{name}"), &line);
     assert!(
         errors.is_empty(),
         "seed {seed0}: {} errors, first: {:#?}",
@@ -225,7 +202,7 @@ fn soak(env: &dyn TestEnv, name: &str) {
     );
     assert!(ops > WORKERS as u64 * 10, "too few operations: {ops}");
     for k in expected.keys() {
-        crate::support::keyring::erase_ok(env, k);
+        erase_ok(env, k);
     }
 }
 

@@ -1,21 +1,21 @@
-//! Load (issue 6): 200 `token` processes started together with an expired cached JWT make
+//! Load: 200 `token` processes started together with an expired cached JWT make
 //! exactly one Hub login; every one exits 0 and prints the same token; none times out.
 //! Real processes on kernel keyutils against the loopback mock Hub. The figures go to
 //! target/tmp/reliability-token-load.txt.
-
-use crate::support::report;
 
 use std::fs::File;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::keyring::{KeyutilsEnv, TestEnv, describe, helper_bin, store_request};
+use crate::support::harness::{HUB_KEY, TestEnv, store_request};
+use crate::support::keyring::KeyutilsEnv;
 use crate::support::mock_hub::{LOGIN, MockHub, PASSWORD, Reply, USERNAME};
+use crate::support::output::describe;
+use crate::support::{detach_from_terminal, env, report};
 
-const HUB_KEY: &str = "https://index.docker.io/v1/";
 const CALLS: usize = 200;
-/// Generous: the one login takes milliseconds; waiters may queue behind 199 others on
-/// 2 cores. Lock waiters get this plus 10 s.
+/// Generous: far longer than the one login, since waiters may queue behind all the others
+/// on a small machine. Lock waiters get this plus 10 s.
 const TIMEOUT_SECS: u64 = 60;
 /// Past this the test kills what is left and fails, rather than hang.
 const GIVE_UP: Duration = Duration::from_secs(TIMEOUT_SECS + 60);
@@ -36,19 +36,17 @@ fn two_hundred_token_calls_with_an_expired_cache_make_one_login() {
     };
     let hub = MockHub::start();
     let mut vars = env.env();
-    vars.retain(|(k, _)| k != "DOCKER_HUB_API_URL");
-    vars.push(("DOCKER_HUB_API_URL".into(), hub.url()));
-    vars.push((
-        "DOCKER_CREDENTIAL_HUB_TIMEOUT".into(),
+    env::set(&mut vars, "DOCKER_HUB_API_URL", hub.url());
+    env::set(
+        &mut vars,
+        "DOCKER_CREDENTIAL_HUB_TIMEOUT",
         TIMEOUT_SECS.to_string(),
-    ));
+    );
 
     // Store the Hub credentials while the mock hands out already-expired tokens: the cached
     // JWT is stale, so every `token` below needs a fresh one.
     hub.set_token_lifetime(-10);
-    let out = assert_cmd::Command::new(helper_bin())
-        .env_clear()
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let out = env::helper_command(&vars)
         .arg("store")
         .write_stdin(store_request(HUB_KEY, USERNAME, PASSWORD))
         .output()
@@ -67,14 +65,12 @@ fn two_hundred_token_calls_with_an_expired_cache_make_one_login() {
         .map(|i| {
             let stdout = dir.path().join(format!("{i}.out"));
             let stderr = dir.path().join(format!("{i}.err"));
-            let mut cmd = std::process::Command::new(helper_bin());
-            cmd.env_clear()
-                .envs(vars.iter().map(|(k, v)| (k, v)))
-                .arg("token")
+            let mut cmd = env::helper_process(&vars);
+            cmd.arg("token")
                 .stdin(Stdio::null())
                 .stdout(File::create(&stdout).unwrap())
                 .stderr(File::create(&stderr).unwrap());
-            crate::support::detach_from_terminal(&mut cmd);
+            detach_from_terminal(&mut cmd);
             let started = Instant::now();
             Call {
                 child: cmd.spawn().expect("start token"),

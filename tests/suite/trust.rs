@@ -15,17 +15,21 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use tempfile::TempDir;
 
-use crate::support::keyring::{
-    KeyutilsEnv, TestEnv, assert_one_line_error, describe, get_answer, helper_bin, helper_cmd,
-    list_map, require_tool, store_request,
+use crate::support::env;
+use crate::support::harness::{TestEnv, get_answer, list_map, store_request};
+use crate::support::keyring::{KeyutilsEnv, UNREACHABLE_HUB};
+use crate::support::other_user::{
+    OTHER_UID, assert_names_the_owner, chown, need_root, run_as_other_user,
 };
-use crate::support::other_user::{OTHER_UID, chown, need_root, run_as_other_user};
-use crate::support::pass::PassEnv;
+use crate::support::output::{
+    assert_one_line_error, assert_one_line_failure, describe, stderr, stdout,
+};
+use crate::support::pass::{PassEnv, init_store};
+use crate::support::tools::{helper_bin, require_tool};
 
 const URL: &str = "https://victim.example";
 const THEIR_SECRET: &str = "their-secret-4242";
 const ROOTS_SECRET: &str = "roots-secret-0000";
-const UNREACHABLE_HUB: &str = "http://127.0.0.1:9";
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -118,39 +122,10 @@ impl Victim {
         }
         std::fs::create_dir(&v.marks).unwrap();
         chmod(&v.marks, 0o1777);
-        let out = v
-            .as_them("gpg")
-            .args(["--batch", "--quiet", "--passphrase", ""])
-            .args([
-                "--quick-generate-key",
-                "Victim <victim@example.invalid>",
-                "future-default",
-                "default",
-                "never",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "gpg as uid {OTHER_UID}: {out:?}");
-        let out = v
-            .as_them("gpg")
-            .args(["--batch", "--with-colons", "--list-secret-keys"])
-            .output()
-            .unwrap();
-        let fingerprint = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("fpr:")
-                    .map(|r| r.trim_matches(':').to_string())
-            })
-            .expect("a fingerprint");
-        let out = v
-            .as_them("pass")
-            .args(["init", &fingerprint])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pass init as uid {OTHER_UID}: {out:?}"
+        init_store(
+            &|program| v.as_them(program),
+            "Victim <victim@example.invalid>",
+            None,
         );
         if git {
             write_as(
@@ -172,13 +147,8 @@ impl Victim {
 
     /// `program` as uid 4242 in their own environment.
     fn as_them(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear()
-            .env("HOME", &self.home)
-            .env("XDG_RUNTIME_DIR", &self.run)
-            .env("PATH", "/usr/bin:/bin")
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null());
+        let mut c = env::command(program, &env::base_vars(&self.home, &self.run));
+        c.stdin(Stdio::null());
         run_as_other_user(&mut c);
         c
     }
@@ -201,15 +171,18 @@ impl Victim {
         child.wait_with_output().unwrap()
     }
 
+    /// Their own `store` of THEIR_SECRET for URL, which must succeed.
+    fn store_their_secret(&self) {
+        let out = self.helper_as_them(&["store"], &store_request(URL, "victim", THEIR_SECRET));
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+
     /// The helper as root with their HOME, as `sudo -E` runs it (sudo sets SUDO_UID, which
     /// git takes as leave to trust their repository). Their runtime directory is added where
     /// a test is about it.
     fn as_root(&self, backend: Option<&str>) -> assert_cmd::Command {
         let mut env = vec![
-            (
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            ),
+            ("PATH".to_string(), env::system_path().to_string()),
             ("HOME".into(), self.home.display().to_string()),
             ("SUDO_UID".into(), OTHER_UID.to_string()),
             ("SUDO_GID".into(), OTHER_UID.to_string()),
@@ -221,7 +194,16 @@ impl Victim {
         if let Some(b) = backend {
             env.push(("DOCKER_CREDENTIAL_HUB_BACKEND".into(), b.into()));
         }
-        helper_cmd(&env)
+        env::helper_command(&env)
+    }
+
+    /// `args` as root on their store (`DOCKER_CREDENTIAL_HUB_BACKEND=pass`), with `stdin`.
+    fn root_runs(&self, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
+        self.as_root(Some("pass"))
+            .args(args)
+            .write_stdin(stdin)
+            .output()
+            .expect("run docker-credential-hub")
     }
 
     fn kill_agents(&self) {
@@ -232,7 +214,7 @@ impl Victim {
             .stderr(Stdio::null())
             .status();
         // One root may have started on their GNUPGHOME.
-        let _ = Command::new("gpgconf")
+        let _ = env::command("gpgconf", &[])
             .args(["--kill", "all"])
             .env("GNUPGHOME", self.home.join(".gnupg"))
             .stdout(Stdio::null())
@@ -273,12 +255,7 @@ impl Drop for Victim {
 /// Exit 1 and one line (on stdout for a protocol action) naming `path`, uid 4242 and the fix.
 fn assert_refused(out: &Output, path: &Path) -> String {
     let line = assert_one_line_error(out);
-    assert!(
-        line.contains(&path.display().to_string())
-            && line.contains(&format!("uid {OTHER_UID}"))
-            && line.contains("run it as them"),
-        "{line}"
-    );
+    assert_names_the_owner(&line, path);
     line
 }
 
@@ -300,12 +277,7 @@ fn store_runs_none_of_their_git_hooks_and_writes_nothing_in_their_tree() {
         0o755,
     );
     let before = snapshot(&v.home);
-    let out = v
-        .as_root(Some("pass"))
-        .arg("store")
-        .write_stdin(store_request(URL, "root", ROOTS_SECRET))
-        .output()
-        .unwrap();
+    let out = v.root_runs(&["store"], store_request(URL, "root", ROOTS_SECRET));
     assert!(!mark.exists(), "their hook ran as root");
     assert_refused(&out, &v.store());
     assert_eq!(snapshot(&v.home), before, "their tree changed");
@@ -319,8 +291,7 @@ fn get_runs_no_agent_program_of_theirs() {
     let Some(v) = Victim::new(false) else {
         return;
     };
-    let out = v.helper_as_them(&["store"], &store_request(URL, "victim", THEIR_SECRET));
-    assert!(out.status.success(), "{}", describe(&out));
+    v.store_their_secret();
     v.kill_agents();
     let mark = v.mark("agent-ran");
     let script = v.planted_script("agent.sh", &mark);
@@ -331,15 +302,10 @@ fn get_runs_no_agent_program_of_theirs() {
         0o600,
     );
     let before = snapshot(&v.home);
-    let out = v
-        .as_root(Some("pass"))
-        .arg("get")
-        .write_stdin(URL)
-        .output()
-        .unwrap();
+    let out = v.root_runs(&["get"], URL);
     assert!(!mark.exists(), "their agent-program ran as root");
     assert_refused(&out, &v.store());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(THEIR_SECRET));
+    assert!(!stdout(&out).contains(THEIR_SECRET));
     assert_eq!(snapshot(&v.home), before, "their tree changed");
 }
 
@@ -350,8 +316,7 @@ fn erase_never_follows_their_link_into_a_directory_of_roots() {
     let Some(v) = Victim::new(false) else {
         return;
     };
-    let out = v.helper_as_them(&["store"], &store_request(URL, "victim", THEIR_SECRET));
-    assert!(out.status.success(), "{}", describe(&out));
+    v.store_their_secret();
     let precious = v.root.path().join("precious");
     std::fs::create_dir(&precious).unwrap();
     std::fs::write(precious.join("keep"), b"root's file").unwrap();
@@ -359,12 +324,7 @@ fn erase_never_follows_their_link_into_a_directory_of_roots() {
     std::fs::remove_dir_all(&entry).unwrap();
     std::os::unix::fs::symlink(&precious, &entry).unwrap();
     chown(&entry, OTHER_UID);
-    let out = v
-        .as_root(Some("pass"))
-        .arg("erase")
-        .write_stdin(URL)
-        .output()
-        .unwrap();
+    let out = v.root_runs(&["erase"], URL);
     assert!(
         precious.join("keep").exists(),
         "root's directory was emptied through their link"
@@ -388,26 +348,12 @@ fn an_explicit_pass_backend_on_their_store_refuses_every_command() {
         (vec!["erase"], URL.as_bytes().to_vec()),
         (vec!["list"], b"unused".to_vec()),
     ] {
-        let out = v
-            .as_root(Some("pass"))
-            .args(&args)
-            .write_stdin(stdin)
-            .output()
-            .unwrap();
+        let out = v.root_runs(&args, stdin);
         assert_refused(&out, &v.store());
         assert!(out.stderr.is_empty(), "{args:?}: {}", describe(&out));
     }
-    let out = v.as_root(Some("pass")).arg("token").output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains(&v.store().display().to_string())
-            && err.contains(&format!("uid {OTHER_UID}"))
-            && err.contains("run it as them"),
-        "{err}"
-    );
-    assert!(out.stdout.is_empty());
+    let out = v.root_runs(&["token"], "");
+    assert_names_the_owner(&assert_one_line_failure(&out), &v.store());
     assert_eq!(snapshot(&v.home), before, "their tree changed");
 }
 
@@ -419,8 +365,7 @@ fn a_recorded_pass_refuses_their_store() {
         return;
     };
     // Their own first store records `pass` in their tree.
-    let out = v.helper_as_them(&["store"], &store_request(URL, "victim", THEIR_SECRET));
-    assert!(out.status.success(), "{}", describe(&out));
+    v.store_their_secret();
     let record = v.home.join(".config/docker-credential-hub/backend");
     assert_eq!(std::fs::read_to_string(&record).unwrap(), "pass\n");
     v.kill_agents();
@@ -432,7 +377,7 @@ fn a_recorded_pass_refuses_their_store() {
         .output()
         .unwrap();
     assert_refused(&out, &record);
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(THEIR_SECRET));
+    assert!(!stdout(&out).contains(THEIR_SECRET));
 
     let roots = tempfile::tempdir().unwrap();
     let own_record = roots.path().join("docker-credential-hub/backend");
@@ -461,12 +406,7 @@ fn auto_passes_over_their_store_and_doctor_says_why() {
     let Some(ku) = KeyutilsEnv::new() else {
         return;
     };
-    let service = ku
-        .env()
-        .into_iter()
-        .find(|(k, _)| k == "DOCKER_CREDENTIAL_HUB_SERVICE")
-        .unwrap()
-        .1;
+    let service = ku.service().to_string();
     let before = snapshot(&v.home);
     let before_run = snapshot(&v.run);
     let root = |args: &[&str], stdin: &[u8]| {
@@ -481,30 +421,22 @@ fn auto_passes_over_their_store_and_doctor_says_why() {
     let out = root(&["store"], &store_request(URL, "root", ROOTS_SECRET));
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("kernel keyring"),
+        stderr(&out).contains("kernel keyring"),
         "{}",
         describe(&out)
     );
     let out = root(&["get"], URL.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
     let out = root(&["doctor"], b"");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = stdout(&out);
     let keychain = text.lines().find(|l| l.contains("keychain:")).unwrap_or("");
     assert!(keychain.contains("kernel keyutils"), "{text}");
     let why = text
         .lines()
         .find(|l| l.contains("pass store"))
         .unwrap_or_else(|| panic!("doctor does not say why: {text}"));
-    assert!(
-        why.starts_with("warn")
-            && why.contains(&v.store().display().to_string())
-            && why.contains(&format!("uid {OTHER_UID}"))
-            && why.contains("run it as them"),
-        "{why}"
-    );
+    assert!(why.starts_with("warn"), "{why}");
+    assert_names_the_owner(why, &v.store());
     let out = root(&["erase"], URL.as_bytes());
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(snapshot(&v.home), before, "their tree changed");
@@ -534,13 +466,8 @@ fn sudo_configure_with_their_home_and_no_docker_dir_creates_nothing() {
     let home = root.path().join("home");
     std::fs::create_dir(&home).unwrap();
     chown(&home, OTHER_UID);
-    let path = format!(
-        "{}:{}",
-        helper_bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = helper_cmd(&[
-        ("PATH".into(), path),
+    let out = env::helper_command(&[
+        ("PATH".into(), env::path_with(&[&env::helper_dir()])),
         ("HOME".into(), home.display().to_string()),
         ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "keyutils".into()),
         ("LANG".into(), "C.UTF-8".into()),
@@ -548,15 +475,7 @@ fn sudo_configure_with_their_home_and_no_docker_dir_creates_nothing() {
     .arg("configure")
     .output()
     .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains(&home.display().to_string())
-            && err.contains(&format!("uid {OTHER_UID}"))
-            && err.contains("run it as them"),
-        "{err}"
-    );
+    assert_names_the_owner(&assert_one_line_failure(&out), &home);
     assert_eq!(
         std::fs::read_dir(&home).unwrap().count(),
         0,
@@ -580,23 +499,9 @@ fn a_planted_registries_conf_d_link_is_not_written_through() {
     let link = containers.join("registries.conf.d");
     std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
     std::fs::write(env.docker_config_dir().join("config.json"), "{}").unwrap();
-    let path = format!(
-        "{}:{}",
-        helper_bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = env
-        .cmd()
-        .env("PATH", path)
-        .arg("configure")
-        .output()
-        .unwrap();
+    let out = env.installed_cmd().arg("configure").output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout(&out) + &stderr(&out);
     assert!(
         text.contains(&link.display().to_string()) && text.contains("symlink"),
         "{text}"
@@ -636,11 +541,7 @@ fn a_pass_in_someone_elses_path_directory_never_runs() {
         0o755,
     );
     chown(&bin, OTHER_UID);
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = env::path_with(&[&bin]);
     let run = |args: &[&str], stdin: &[u8]| {
         env.cmd()
             .env("PATH", &path)
@@ -652,10 +553,7 @@ fn a_pass_in_someone_elses_path_directory_never_runs() {
     let out = run(&["store"], &store_request(URL, "root", ROOTS_SECRET));
     assert!(out.status.success(), "{}", describe(&out));
     let out = run(&["get"], URL.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
     assert!(!mark.exists(), "the other user's pass ran");
 }
 
@@ -729,10 +627,7 @@ fn every_path_used_in_your_own_store_is_checked() {
         "{line}"
     );
     let out = run(&["get"], URL.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
 }
 
 // ----------------------------------------------------------------------- the controls
@@ -760,17 +655,16 @@ fn the_owner_keeps_using_their_git_backed_store() {
             .args(["rev-list", "--count", "HEAD"])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout)
+        stdout(&out)
             .trim()
             .parse::<u32>()
             .unwrap_or_else(|_| panic!("{out:?}"))
     };
     let start = commits();
-    let out = v.helper_as_them(&["store"], &store_request(URL, "victim", THEIR_SECRET));
-    assert!(out.status.success(), "{}", describe(&out));
+    v.store_their_secret();
     let out = v.helper_as_them(&["get"], URL.as_bytes());
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout(&out),
         get_answer(URL, "victim", THEIR_SECRET),
         "{}",
         describe(&out)
@@ -858,10 +752,7 @@ fn root_on_its_own_git_backed_store_works() {
         .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     let out = env.cmd().arg("get").write_stdin(URL).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(URL, "root", ROOTS_SECRET)
-    );
+    assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
     assert_eq!(list_map(&env).len(), 1);
     let out = env.cmd().arg("erase").write_stdin(URL).output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));

@@ -10,11 +10,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::native::{
-    Platform, assert_get, assert_not_found, big_secret, describe, erase_ok, list_map, request, run,
-    store_ok, text,
+use crate::support::files_under;
+use crate::support::harness::{
+    TestEnv, assert_get, assert_not_found, big_secret, erase_ok, get_pair, list_map, run, run_with,
+    store_ok, store_request,
 };
 use crate::support::mock_hub::{LOGIN, MockHub, PASSWORD, USERNAME};
+use crate::support::output::{describe, stdout};
 use crate::support::wine::{WineCredential, WineEnv, windows_path};
 
 /// `CRED_MAX_CREDENTIAL_BLOB_SIZE`.
@@ -152,12 +154,12 @@ fn a_store_killed_part_way_leaves_the_old_value_or_the_new_one() {
             .stdin
             .take()
             .unwrap()
-            .write_all(&request(url, user, secret))
+            .write_all(&store_request(url, user, secret))
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-        let got = crate::native::get_pair(&p, url);
+        let got = get_pair(&p, url);
         if got == values[current] {
             old_kept += 1;
         } else if got == values[next] {
@@ -186,7 +188,12 @@ fn the_cached_hub_jwt_lives_in_the_store(p: &WineEnv) {
     let url = hub.url();
     let env = [("DOCKER_HUB_API_URL", url.as_str())];
     let hub_key = "https://index.docker.io/v1/";
-    let out = p.run_env(&env, &["store"], &request(hub_key, USERNAME, PASSWORD));
+    let out = run_with(
+        p,
+        &env,
+        &["store"],
+        store_request(hub_key, USERNAME, PASSWORD),
+    );
     assert!(
         out.status.success() && out.stdout.is_empty(),
         "{}",
@@ -197,10 +204,10 @@ fn the_cached_hub_jwt_lives_in_the_store(p: &WineEnv) {
     assert!(jwt.len() > MAX_BLOB, "the JWT has {} bytes", jwt.len());
 
     for _ in 0..2 {
-        let out = p.run_env(&env, &["token"], b"");
+        let out = run_with(p, &env, &["token"], b"");
         assert!(out.status.success(), "{}", describe(&out));
         assert!(
-            text(&out) == format!("{jwt}\n"),
+            stdout(&out) == format!("{jwt}\n"),
             "token: {}",
             describe(&out)
         );
@@ -214,7 +221,7 @@ fn the_cached_hub_jwt_lives_in_the_store(p: &WineEnv) {
             "the JWT is split: {creds:?}"
         );
     }
-    let out = p.run_env(&env, &["logout"], b"");
+    let out = run_with(p, &env, &["logout"], b"");
     assert!(out.status.success(), "{}", describe(&out));
     if p.credential_manager() {
         assert_eq!(p.credentials(), Vec::new(), "logout leaves nothing");
@@ -235,23 +242,6 @@ fn the_cached_hub_jwt_lives_in_the_dpapi_store() {
     }
 }
 
-/// Every regular file under `dir` (symlinks are not followed: `dosdevices` points at `/`).
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            files_under(&entry.path(), out);
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -262,10 +252,8 @@ fn utf16le(s: &str) -> Vec<u8> {
 
 /// The files under `dirs` that hold `secret` as UTF-8 or UTF-16 text.
 fn holding(dirs: &[&Path], secret: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for d in dirs {
-        files_under(d, &mut files);
-    }
+    // files_under follows no link: the prefix's `dosdevices` points at `/`.
+    let files: Vec<PathBuf> = dirs.iter().flat_map(|d| files_under(d)).collect();
     let forms = [secret.as_bytes().to_vec(), utf16le(secret)];
     files
         .into_iter()
@@ -299,8 +287,7 @@ fn dpapi_leaves_no_plaintext_secret_in_any_file_of_the_wine_prefix() {
     assert_eq!(dpapi_dirs.len(), 1, "{dpapi_dirs:?}");
     let mode = crate::support::file_mode(&dpapi_dirs[0]);
     assert_eq!(mode & 0o007, 0, "dpapi directory mode {mode:o}");
-    let mut stored = Vec::new();
-    files_under(&dpapi_dirs[0], &mut stored);
+    let stored = files_under(&dpapi_dirs[0]);
     assert!(!stored.is_empty(), "no dpapi file was written");
     // Names carry neither the secret nor the URL.
     for f in &stored {
@@ -358,7 +345,7 @@ fn configure_backend_moves_credentials_to_dpapi_and_back() {
         assert_get(&p, "https://small.example", "mover", "move-secret");
         assert_get(&p, "https://large.example", "mover", &large);
         let dpapi = [("DOCKER_CREDENTIAL_HUB_BACKEND", "dpapi")];
-        let out = p.run_env(&dpapi, &["list"], b"");
+        let out = run_with(&p, &dpapi, &["list"], b"");
         let in_dpapi: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             in_dpapi.as_object().unwrap().len(),
@@ -379,7 +366,7 @@ fn configure_backend_moves_credentials_to_dpapi_and_back() {
     let out = run(&p, &["configure", "--backend", "dpapi"], b"");
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        text(&out).contains("Using the DPAPI file store from now on (2 credential(s) moved"),
+        stdout(&out).contains("Using the DPAPI file store from now on (2 credential(s) moved"),
         "{}",
         describe(&out)
     );

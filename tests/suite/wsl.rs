@@ -5,16 +5,17 @@
 //! credential is in Wine's Credential Manager, `docker logout` removes it, and
 //! `configure --undo` puts config.json back. Without a working exe, configure refuses.
 
-use std::path::Path;
 use std::process::Output;
 
 use base64::Engine;
 
-use crate::docker_cli::docker_with;
-use crate::native::{assert_get, assert_not_found};
-use crate::support::keyring::{KeyutilsEnv, TestEnv, describe, require_tool};
+use crate::support::harness::{TestEnv, assert_get, assert_not_found, docker};
+use crate::support::keyring::KeyutilsEnv;
+use crate::support::output::{assert_one_line_failure, describe, stdout};
 use crate::support::registry::FakeRegistry;
+use crate::support::tools::require_tool;
 use crate::support::wine::WineEnv;
+use crate::support::{env, script};
 
 const USER: &str = "wsl-user";
 const PASSWORD: &str = "Wsl-Pa55word-3c9d";
@@ -39,11 +40,7 @@ impl Wsl {
     }
 
     fn path(&self) -> String {
-        format!(
-            "{}:{}",
-            self.bin.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
+        env::path_with(&[self.bin.path()])
     }
 
     /// The Linux binary, as inside WSL.
@@ -60,13 +57,6 @@ impl Wsl {
     fn config_json(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.config()).unwrap()).unwrap()
     }
-}
-
-fn assert_one_stderr_line(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
-    assert_eq!(err.lines().count(), 1, "{err}");
-    err
 }
 
 #[test]
@@ -88,7 +78,7 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
     // 1. configure --wsl: the plaintext credential moves into the Windows store.
     let out = wsl.run(&["configure", "--wsl"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = stdout(&out);
     assert!(
         said.contains("moved old.example:5000 (username old-user)")
             && said.contains("\"credsStore\": \"hub.exe\""),
@@ -104,7 +94,7 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
     let addr = registry.addr();
     let bin = wsl.bin.path().display().to_string();
     let extra = [("PATH", bin.as_str()), ("WSL_DISTRO_NAME", DISTRO)];
-    let out = docker_with(
+    let out = docker(
         &wsl.linux,
         &extra,
         &["login", &addr, "-u", USER, "--password-stdin"],
@@ -136,7 +126,7 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
         win.credentials()
     );
     let out = wsl.run(&["doctor"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = stdout(&out);
     assert!(
         said.contains(&format!(
             "ok   WSL ({DISTRO}): docker uses the Windows store through docker-credential-hub.exe"
@@ -145,7 +135,7 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
     );
 
     // 4. docker logout removes it.
-    let out = docker_with(&wsl.linux, &extra, &["logout", &addr], "");
+    let out = docker(&wsl.linux, &extra, &["logout", &addr], "");
     assert!(out.status.success(), "docker logout: {}", describe(&out));
     assert_not_found(&win, &addr);
     assert!(!win.credentials().iter().any(|c| c.target == target));
@@ -168,7 +158,7 @@ fn configure_wsl_refuses_without_a_working_windows_binary() {
     };
 
     let out = wsl.run(&["configure", "--wsl"]);
-    let line = assert_one_stderr_line(&out);
+    let line = assert_one_line_failure(&out);
     assert!(
         line.contains("docker-credential-hub.exe is not on PATH")
             && line.contains("Windows PATH")
@@ -178,11 +168,13 @@ fn configure_wsl_refuses_without_a_working_windows_binary() {
     unchanged(&wsl);
 
     // Something else by that name: it must answer `version` as this helper does.
-    let fake = wsl.bin.path().join("docker-credential-hub.exe");
-    std::fs::write(&fake, "#!/bin/sh\necho 'some other program'\n").unwrap();
-    make_executable(&fake);
+    script(
+        wsl.bin.path(),
+        "docker-credential-hub.exe",
+        "echo 'some other program'",
+    );
     let out = wsl.run(&["configure", "--wsl"]);
-    let line = assert_one_stderr_line(&out);
+    let line = assert_one_line_failure(&out);
     assert!(
         line.contains("does not answer `version`") && line.contains("was not changed"),
         "{line}"
@@ -197,7 +189,7 @@ fn doctor_in_wsl_says_how_to_share_the_windows_store() {
     };
     std::fs::write(wsl.config(), r#"{"credsStore":"hub"}"#).unwrap();
     let out = wsl.run(&["doctor"]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = stdout(&out);
     let line = said
         .lines()
         .find(|l| l.contains("WSL ("))
@@ -210,10 +202,5 @@ fn doctor_in_wsl_says_how_to_share_the_windows_store() {
     );
     // Outside WSL, no such line.
     let out = wsl.linux.cmd().arg("doctor").output().expect("run doctor");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("WSL ("));
-}
-
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!stdout(&out).contains("WSL ("));
 }

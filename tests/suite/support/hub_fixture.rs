@@ -2,17 +2,18 @@
 //! tier shares.
 
 use std::process::Output;
-use std::time::Duration;
 
 use super::detach_from_terminal;
-use super::keyring::{KeyutilsEnv, TestEnv, describe, helper_bin, store_request};
+use super::env;
+use super::harness::{TestEnv, store_request};
+use super::keyring::KeyutilsEnv;
 use super::mock_hub::{ACCESS_TOKEN, MockHub, OTP_CODE, PASSWORD, USERNAME};
+use super::output::{describe, stderr, stdout};
 
-pub const HUB_KEY: &str = "https://index.docker.io/v1/";
+pub use super::harness::HUB_KEY;
 pub const NAME: &str = "docker-credential-hub";
 /// Where `login` takes the two-factor code from.
 pub const OTP_ENV: &str = "DOCKER_CREDENTIAL_HUB_OTP";
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The variables that point the helper at Docker's services.
 pub const URL_VARS: [&str; 4] = [
     "DOCKER_HUB_API_URL",
@@ -48,15 +49,10 @@ impl Fixture {
 
     /// The helper, in its own session (no controlling terminal), with `extra` variables.
     pub fn cmd(&self, args: &[&str], extra: &[(&str, &str)]) -> assert_cmd::Command {
-        let mut cmd = std::process::Command::new(helper_bin());
-        cmd.env_clear()
-            .envs(self.vars())
-            .envs(extra.iter().copied())
-            .args(args);
+        let mut cmd = env::helper_process(&self.vars());
+        cmd.envs(extra.iter().copied()).args(args);
         detach_from_terminal(&mut cmd);
-        let mut cmd = assert_cmd::Command::from_std(cmd);
-        cmd.timeout(RUN_TIMEOUT);
-        cmd
+        env::bounded(cmd)
     }
 
     pub fn run(&self, args: &[&str], stdin: impl Into<Vec<u8>>, extra: &[(&str, &str)]) -> Output {
@@ -161,37 +157,6 @@ fn assert_none_in(which: &str, text: &str, secrets: &[String]) {
         !text.contains("eyJ"),
         "something JWT-like appeared on {which}: {text:?}"
     );
-}
-
-pub fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A human command's failure: exit 1, nothing on stdout, exactly one line on stderr.
-pub fn assert_one_line_failure(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1: {}",
-        describe(out)
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "stdout must be empty: {}",
-        describe(out)
-    );
-    let err = stderr(out);
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "expected one stderr line: {}",
-        describe(out)
-    );
-    err.trim_end().to_string()
 }
 
 /// The lines of stderr that are the Hub warning of a `store` (the keyutils "not persistent"

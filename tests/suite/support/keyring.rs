@@ -1,33 +1,57 @@
-//! Real keychains for the integration tests, each private to one test:
+//! Private keychains for the integration tests, each one test's own:
 //! - `KeyringSession`: a private D-Bus session bus with its own gnome-keyring Secret Service,
 //!   unlocked at start, in a fresh temporary HOME. The developer's keychain is never touched.
 //! - `KeyutilsEnv`: kernel keyutils under a unique keychain service name, erased on drop.
 //!
-//! Both implement `TestEnv`, so one test body runs against either backend.
+//! Both are a `TestEnv` (support/harness.rs), as is `PassEnv` (support/pass.rs), so one test
+//! body runs on every backend.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Output, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use tempfile::TempDir;
+
+use super::env;
+use super::harness::{TestEnv, erase_all};
+use super::tools::{on_path, require_tool, skip};
 
 /// The keyring password, fed on stdin without a newline (as `printf %s` would).
 const KEYRING_PASSWORD: &str = "dch-test-keyring-password";
 /// How long a daemon may take to come up when the machine is busy with parallel tests.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// No single helper run may take longer than this; a hang fails the test instead.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-/// Nothing listens on the discard port of loopback, so a Hub login attempt (issue 3) made
-/// after storing a Docker Hub key, a revoke or a pull-quota check fails at once instead of
-/// leaving the machine.
-const UNREACHABLE_HUB_API: &str = "http://127.0.0.1:9";
+/// Nothing listens on the discard port of loopback, so a Hub login attempt made after
+/// storing a Docker Hub key, a revoke or a pull-quota check fails at once instead of leaving
+/// the machine.
+pub const UNREACHABLE_HUB: &str = "http://127.0.0.1:9";
 
-pub use super::tools::*;
+/// What the helper gets on a private keychain: the base variables (support/env.rs), its own
+/// docker config, the backend, and every Docker service unreachable.
+pub fn keychain_vars(
+    home: &Path,
+    runtime: &Path,
+    docker_config: &Path,
+    backend: &str,
+) -> Vec<(String, String)> {
+    let mut vars = env::base_vars(home, runtime);
+    vars.extend([
+        ("DOCKER_CONFIG".into(), docker_config.display().to_string()),
+        ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), backend.into()),
+    ]);
+    vars.extend(
+        [
+            "DOCKER_HUB_API_URL",
+            "DOCKER_HUB_OAUTH_URL",
+            "DOCKER_HUB_AUTH_URL",
+            "DOCKER_HUB_REGISTRY_URL",
+        ]
+        .into_iter()
+        .map(|k| (k.to_string(), UNREACHABLE_HUB.to_string())),
+    );
+    vars
+}
 
 pub fn private_dir(path: &Path) -> PathBuf {
     use std::os::unix::fs::DirBuilderExt;
@@ -37,22 +61,6 @@ pub fn private_dir(path: &Path) -> PathBuf {
         .create(path)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
     path.to_path_buf()
-}
-
-fn path_var() -> String {
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
-}
-
-/// Everything a test needs from a keychain environment.
-pub trait TestEnv: Sync {
-    /// `docker-credential-hub` with a clean environment pointing at this keychain.
-    fn cmd(&self) -> Command;
-    /// The same variables, for other tools (docker, secret-tool, ...) run in this environment.
-    fn env(&self) -> Vec<(String, String)>;
-    fn home(&self) -> &Path;
-    fn docker_config_dir(&self) -> &Path;
-    /// "secret-service" or "keyutils", for messages.
-    fn backend(&self) -> &'static str;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -120,13 +128,9 @@ impl KeyringSession {
         std::fs::write(&conf, bus_config(&runtime, "<auth>EXTERNAL</auth>"))
             .expect("write bus.conf");
 
-        let mut bus = std::process::Command::new("dbus-daemon")
+        let mut bus = env::command("dbus-daemon", &env::base_vars(&home, &runtime))
             .arg(format!("--config-file={}", conf.display()))
             .args(["--nofork", "--print-address=1"])
-            .env_clear()
-            .env("PATH", path_var())
-            .env("HOME", &home)
-            .env("XDG_RUNTIME_DIR", &runtime)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file(&logs.join("dbus-daemon.log")))
@@ -180,13 +184,13 @@ impl KeyringSession {
 
     /// Variables for the daemons and D-Bus tools (no helper-specific ones).
     fn base_env(&self) -> Vec<(String, String)> {
-        vec![
-            ("PATH".into(), path_var()),
-            ("HOME".into(), self.home.display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
-            ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus_address.clone()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ]
+        let mut vars = env::base_vars(&self.home, &self.runtime);
+        env::set(
+            &mut vars,
+            "DBUS_SESSION_BUS_ADDRESS",
+            self.bus_address.clone(),
+        );
+        vars
     }
 
     /// Stop the gnome-keyring daemon (SIGKILL) and wait until the bus has noticed.
@@ -236,9 +240,9 @@ impl KeyringSession {
     /// daemon is killed first.
     pub fn restart_keyring_daemon(&self) {
         self.kill_keyring_daemon();
-        // gnome-keyring-daemon was once seen to exit at start, before any client call (one of
-        // roughly a thousand starts under the parallel test load): start it again, saying why
-        // on stderr, since that is the daemon's own start-up, not the behaviour under test.
+        // gnome-keyring-daemon has been seen, rarely, to exit at start before any client call
+        // under the parallel test load: start it again, saying why on stderr, since that is
+        // the daemon's own start-up, not the behaviour under test.
         for attempt in 1..=3 {
             match self.spawn_keyring_daemon() {
                 Ok(child) => {
@@ -254,11 +258,9 @@ impl KeyringSession {
     /// Start gnome-keyring and wait until it serves an unlocked default collection; `Err` when
     /// it exits first.
     fn spawn_keyring_daemon(&self) -> Result<std::process::Child, String> {
-        let mut child = std::process::Command::new("gnome-keyring-daemon")
+        let mut child = env::command("gnome-keyring-daemon", &self.base_env())
             // --foreground keeps it our child: we know its pid and reap it on drop.
             .args(["--foreground", "--unlock", "--components=secrets"])
-            .env_clear()
-            .envs(self.base_env())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log_file(&self.logs.join("gnome-keyring.log")))
@@ -350,11 +352,9 @@ impl KeyringSession {
     }
 
     fn dbus_send(&self, args: &[&str]) -> Output {
-        std::process::Command::new("dbus-send")
+        env::command("dbus-send", &self.base_env())
             .args(["--session", "--print-reply", "--reply-timeout=5000"])
             .args(args)
-            .env_clear()
-            .envs(self.base_env())
             .stdin(Stdio::null())
             .output()
             .expect("run dbus-send")
@@ -362,26 +362,18 @@ impl KeyringSession {
 }
 
 impl TestEnv for KeyringSession {
-    fn cmd(&self) -> Command {
-        helper_cmd(&self.env())
-    }
-
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = self.base_env();
-        env.extend([
-            (
-                "DOCKER_CONFIG".into(),
-                self.docker_config.display().to_string(),
-            ),
-            (
-                "DOCKER_CREDENTIAL_HUB_BACKEND".into(),
-                "secret-service".into(),
-            ),
-            ("DOCKER_HUB_API_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("DOCKER_HUB_OAUTH_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("DOCKER_HUB_AUTH_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("DOCKER_HUB_REGISTRY_URL".into(), UNREACHABLE_HUB_API.into()),
-        ]);
+        let mut env = keychain_vars(
+            &self.home,
+            &self.runtime,
+            &self.docker_config,
+            "secret-service",
+        );
+        env::set(
+            &mut env,
+            "DBUS_SESSION_BUS_ADDRESS",
+            self.bus_address.clone(),
+        );
         env
     }
 
@@ -427,19 +419,9 @@ fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-pub fn helper_cmd(env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(helper_bin());
-    cmd.env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .timeout(COMMAND_TIMEOUT);
-    cmd
-}
-
 // ---------------------------------------------------------------------------------------
 // keyutils: the shared session keyring, kept apart by a unique service name
 // ---------------------------------------------------------------------------------------
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The keyutils backend under a keychain service name no other test (or process) uses.
 /// Drop erases every entry `list` shows, so the kernel keyring does not fill up.
@@ -454,15 +436,7 @@ pub struct KeyutilsEnv {
 impl KeyutilsEnv {
     /// `None` (after a loud SKIP) when the kernel denies keyutils, e.g. under a seccomp filter.
     pub fn new() -> Option<KeyutilsEnv> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let service = format!(
-            "dch-test-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let service = super::unique_name("dch-test");
         let root = tempfile::Builder::new()
             .prefix("dch-ku-")
             .tempdir()
@@ -491,30 +465,26 @@ impl KeyutilsEnv {
             String::from_utf8_lossy(&probe.stderr)
         );
     }
+
+    /// The keychain service name (`DOCKER_CREDENTIAL_HUB_SERVICE`) no other test uses.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime
+    }
 }
 
 impl TestEnv for KeyutilsEnv {
-    fn cmd(&self) -> Command {
-        helper_cmd(&self.env())
-    }
-
     fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("PATH".into(), path_var()),
-            ("HOME".into(), self.home.display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
-            (
-                "DOCKER_CONFIG".into(),
-                self.docker_config.display().to_string(),
-            ),
-            ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "keyutils".into()),
-            ("DOCKER_CREDENTIAL_HUB_SERVICE".into(), self.service.clone()),
-            ("DOCKER_HUB_API_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("DOCKER_HUB_OAUTH_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("DOCKER_HUB_AUTH_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("DOCKER_HUB_REGISTRY_URL".into(), UNREACHABLE_HUB_API.into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ]
+        let mut env = keychain_vars(&self.home, &self.runtime, &self.docker_config, "keyutils");
+        env::set(
+            &mut env,
+            "DOCKER_CREDENTIAL_HUB_SERVICE",
+            self.service.clone(),
+        );
+        env
     }
 
     fn home(&self) -> &Path {
@@ -532,16 +502,7 @@ impl TestEnv for KeyutilsEnv {
 
 impl Drop for KeyutilsEnv {
     fn drop(&mut self) {
-        // Best effort: a failing cleanup must not hide the test's own result.
-        let Ok(out) = self.cmd().arg("list").output() else {
-            return;
-        };
-        let Ok(map) = serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout) else {
-            return;
-        };
-        for url in map.keys() {
-            let _ = self.cmd().arg("erase").write_stdin(url.as_bytes()).output();
-        }
+        erase_all(self);
         self.invalidate_leftovers();
     }
 }
@@ -570,7 +531,7 @@ impl KeyutilsEnv {
         }
         // A key may only be invalidated by a process that possesses it: join a fresh
         // session keyring, link the persistent keyring into it, then invalidate.
-        let _ = std::process::Command::new("keyctl")
+        let _ = env::command("keyctl", &env::base_vars(&self.home, &self.runtime))
             .args(["session", "-", "sh", "-c"])
             .arg(r#"keyctl get_persistent @s >/dev/null && for id; do keyctl invalidate "$id"; done"#)
             .arg("sh")
@@ -580,176 +541,4 @@ impl KeyutilsEnv {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Running the protocol actions
-// ---------------------------------------------------------------------------------------
-
-/// Run `docker-credential-hub <args>` with `stdin`.
-pub fn run(env: &dyn TestEnv, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
-    env.cmd()
-        .args(args)
-        .write_stdin(stdin)
-        .output()
-        .expect("run docker-credential-hub")
-}
-
-/// The `store` request docker sends.
-pub fn store_request(url: &str, user: &str, secret: &str) -> Vec<u8> {
-    serde_json::json!({"ServerURL": url, "Username": user, "Secret": secret})
-        .to_string()
-        .into_bytes()
-}
-
-/// `store`, checking that the secret never reaches stderr.
-pub fn store(env: &dyn TestEnv, url: &str, user: &str, secret: &str) -> Output {
-    let out = run(env, &["store"], store_request(url, user, secret));
-    assert_no_secret(&out, secret);
-    out
-}
-
-/// `store` that must succeed silently on stdout.
-pub fn store_ok(env: &dyn TestEnv, url: &str, user: &str, secret: &str) {
-    let out = store(env, url, user, secret);
-    assert!(
-        out.status.success() && out.stdout.is_empty(),
-        "[{}] store {url:?} failed: {}",
-        env.backend(),
-        describe(&out)
-    );
-}
-
-pub fn get(env: &dyn TestEnv, url: &str) -> Output {
-    run(env, &["get"], url.as_bytes())
-}
-
-pub fn erase(env: &dyn TestEnv, url: &str) -> Output {
-    run(env, &["erase"], url.as_bytes())
-}
-
-pub fn erase_ok(env: &dyn TestEnv, url: &str) {
-    let out = erase(env, url);
-    assert!(
-        out.status.success() && out.stdout.is_empty(),
-        "[{}] erase {url:?} failed: {}",
-        env.backend(),
-        describe(&out)
-    );
-}
-
-pub fn list(env: &dyn TestEnv) -> Output {
-    run(env, &["list"], "unused")
-}
-
-/// `list` parsed; it must succeed.
-pub fn list_map(env: &dyn TestEnv) -> BTreeMap<String, String> {
-    let out = list(env);
-    assert!(
-        out.status.success(),
-        "[{}] list failed: {}",
-        env.backend(),
-        describe(&out)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("list printed no JSON object ({e}): {}", describe(&out)))
-}
-
-/// The exact `get` answer docker-credential-helpers prints (Go's encoder escapes <, >, &).
-pub fn get_answer(url: &str, user: &str, secret: &str) -> String {
-    let json = serde_json::json!({"ServerURL": url, "Username": user, "Secret": secret});
-    // serde_json's `json!` map keeps insertion order (preserve_order is enabled).
-    let mut line = json
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026");
-    line.push('\n');
-    line
-}
-
-/// `get` must answer exactly `get_answer(url, user, secret)` with exit 0.
-pub fn assert_get(env: &dyn TestEnv, url: &str, user: &str, secret: &str) {
-    let out = get(env, url);
-    assert_no_secret(&out, secret);
-    assert!(
-        out.status.success(),
-        "[{}] get {url:?} failed: {}",
-        env.backend(),
-        describe(&out)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        get_answer(url, user, secret),
-        "[{}] get {url:?}",
-        env.backend()
-    );
-}
-
-pub const NOT_FOUND: &str = "credentials not found in native keychain\n";
-
-/// `get` must give docker's exact not-found answer.
-pub fn assert_not_found(env: &dyn TestEnv, url: &str) {
-    let out = get(env, url);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        NOT_FOUND,
-        "[{}] get {url:?} should be not found: {}",
-        env.backend(),
-        describe(&out)
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "[{}] get {url:?}",
-        env.backend()
-    );
-}
-
-/// A protocol error: exit 1 and exactly one non-empty line on stdout. Returns the line.
-pub fn assert_one_line_error(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1: {}",
-        describe(out)
-    );
-    let text = String::from_utf8(out.stdout.clone())
-        .unwrap_or_else(|_| panic!("stdout is not UTF-8: {}", describe(out)));
-    assert!(
-        text.ends_with('\n') && text.matches('\n').count() == 1 && text.trim().len() > 5,
-        "expected exactly one line on stdout: {}",
-        describe(out)
-    );
-    text.trim_end_matches('\n').to_string()
-}
-
-/// stderr reaches the user's terminal and logs: it must never carry the secret.
-pub fn assert_no_secret(out: &Output, secret: &str) {
-    // Very short secrets could match by accident; the tests use distinctive ones.
-    if secret.len() >= 6 {
-        assert!(
-            !String::from_utf8_lossy(&out.stderr).contains(secret),
-            "the secret appeared on stderr: {:?}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-pub fn describe(out: &Output) -> String {
-    let cut = |b: &[u8]| {
-        let s = String::from_utf8_lossy(b);
-        if s.chars().count() > 600 {
-            let head: String = s.chars().take(600).collect();
-            format!("{head}… ({} bytes)", s.len())
-        } else {
-            s.into_owned()
-        }
-    };
-    format!(
-        "status {:?}, stdout {:?}, stderr {:?}",
-        out.status.code(),
-        cut(&out.stdout),
-        cut(&out.stderr)
-    )
 }

@@ -43,6 +43,17 @@ pub fn need_root(what: &str) -> bool {
     false
 }
 
+/// A refusal's `line` names `path`, its owner (uid 4242) and the fix: run it as them.
+pub fn assert_names_the_owner(line: &str, path: &Path) {
+    assert!(
+        line.contains(&path.display().to_string())
+            && line.contains(&format!("uid {OTHER_UID}"))
+            && line.contains("run it as them"),
+        "the refusal must name {}, uid {OTHER_UID} and the fix: {line}",
+        path.display()
+    );
+}
+
 /// Give `path` (not a link's target) to `uid`.
 pub fn chown(path: &Path, uid: u32) {
     std::os::unix::fs::lchown(path, Some(uid), Some(uid))

@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
-use super::keyring::{TestEnv, helper_cmd, private_dir};
+use super::env;
+use super::harness::TestEnv;
+use super::keyring::{keychain_vars, private_dir};
 use super::tools::require_tool;
 
 pub struct PassEnv {
@@ -46,39 +48,11 @@ impl PassEnv {
         private_dir(&env.gnupg());
         // Passphrase hashing tuned for speed: a throwaway key.
         std::fs::write(env.gnupg().join("gpg-agent.conf"), "s2k-count 65536\n").unwrap();
-        let mut keygen = env.tool("gpg");
-        keygen.args(["--batch", "--quiet"]);
-        match passphrase {
-            Some(p) => keygen.args(["--pinentry-mode", "loopback", "--passphrase", p]),
-            None => keygen.args(["--passphrase", ""]),
-        };
-        keygen.args([
-            "--quick-generate-key",
+        let fingerprint = init_store(
+            &|program| env.tool(program),
             "Pass Test <pass-test@example.invalid>",
-            "future-default",
-            "default",
-            "never",
-        ]);
-        let out = keygen.output().expect("run gpg");
-        assert!(out.status.success(), "gpg key generation failed: {out:?}");
-        let out = env
-            .tool("gpg")
-            .args(["--batch", "--with-colons", "--list-secret-keys"])
-            .output()
-            .unwrap();
-        let fingerprint = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("fpr:")
-                    .map(|r| r.trim_matches(':').to_string())
-            })
-            .expect("a fingerprint");
-        let out = env
-            .tool("pass")
-            .args(["init", &fingerprint])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pass init failed: {out:?}");
+            passphrase,
+        );
         if passphrase.is_some() {
             // Forget the passphrase the key generation left in the agent.
             env.kill_agent();
@@ -95,13 +69,6 @@ impl PassEnv {
         self.root.path().join("store")
     }
 
-    /// Another program (gpg, pass, docker-credential-pass) in this store's environment.
-    pub fn tool(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear().envs(self.env()).stdin(Stdio::null());
-        c
-    }
-
     pub fn kill_agent(&self) {
         let _ = self
             .tool("gpgconf")
@@ -112,38 +79,66 @@ impl PassEnv {
     }
 }
 
-impl TestEnv for PassEnv {
-    fn cmd(&self) -> assert_cmd::Command {
-        helper_cmd(&self.env())
-    }
+/// A new GPG key for `user_id` (with `passphrase`, or none) and `pass init` with it, each
+/// program made by `tool` (the environment, and the user it runs as). Returns the key's
+/// fingerprint.
+pub fn init_store(
+    tool: &dyn Fn(&str) -> Command,
+    user_id: &str,
+    passphrase: Option<&str>,
+) -> String {
+    let mut keygen = tool("gpg");
+    keygen.args(["--batch", "--quiet"]);
+    match passphrase {
+        Some(p) => keygen.args(["--pinentry-mode", "loopback", "--passphrase", p]),
+        None => keygen.args(["--passphrase", ""]),
+    };
+    keygen.args([
+        "--quick-generate-key",
+        user_id,
+        "future-default",
+        "default",
+        "never",
+    ]);
+    let out = keygen.output().expect("run gpg");
+    assert!(out.status.success(), "gpg key generation failed: {out:?}");
+    let out = tool("gpg")
+        .args(["--batch", "--with-colons", "--list-secret-keys"])
+        .output()
+        .expect("run gpg");
+    let fingerprint = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .expect("a fingerprint");
+    let out = tool("pass")
+        .args(["init", &fingerprint])
+        .output()
+        .expect("run pass");
+    assert!(out.status.success(), "pass init failed: {out:?}");
+    fingerprint
+}
 
+impl TestEnv for PassEnv {
     fn env(&self) -> Vec<(String, String)> {
-        vec![
-            (
-                "PATH".into(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            ),
-            ("HOME".into(), self.home.display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
+        let mut env = keychain_vars(&self.home, &self.runtime, &self.docker_config, "pass");
+        env.extend([
             ("GNUPGHOME".into(), self.gnupg().display().to_string()),
             (
                 "PASSWORD_STORE_DIR".into(),
                 self.store_dir().display().to_string(),
             ),
-            (
-                "DOCKER_CONFIG".into(),
-                self.docker_config.display().to_string(),
-            ),
-            ("DOCKER_CREDENTIAL_HUB_BACKEND".into(), "pass".into()),
-            ("DOCKER_HUB_API_URL".into(), "http://127.0.0.1:9".into()),
-            ("DOCKER_HUB_OAUTH_URL".into(), "http://127.0.0.1:9".into()),
-            ("DOCKER_HUB_AUTH_URL".into(), "http://127.0.0.1:9".into()),
-            (
-                "DOCKER_HUB_REGISTRY_URL".into(),
-                "http://127.0.0.1:9".into(),
-            ),
-            ("LANG".into(), "C.UTF-8".into()),
-        ]
+        ]);
+        env
+    }
+
+    /// gpg, pass or docker-credential-pass in this store's environment, reading no stdin.
+    fn tool(&self, program: &str) -> std::process::Command {
+        let mut c = env::command(program, &self.env());
+        c.stdin(Stdio::null());
+        c
     }
 
     fn home(&self) -> &Path {

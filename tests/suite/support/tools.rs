@@ -21,7 +21,7 @@ pub fn helper_bin() -> PathBuf {
     }
 }
 
-#[cfg(target_os = "linux")]
+/// The Debian package that installs `tool`.
 fn package_of(tool: &str) -> &'static str {
     match tool {
         "dbus-daemon" | "dbus-send" => "dbus-daemon",
@@ -32,7 +32,15 @@ fn package_of(tool: &str) -> &'static str {
         "keyctl" => "keyutils",
         "git" => "git",
         "docker" => "docker.io (or docker-ce-cli from download.docker.com)",
-        "script" => "util-linux",
+        "script" | "setpriv" => "util-linux",
+        "pass" => "pass",
+        "gpg" | "gpgconf" => "gnupg",
+        "podman" => "podman",
+        "skopeo" => "skopeo",
+        "docker-registry" => "docker-registry",
+        "htpasswd" => "apache2-utils",
+        "docker-credential-pass" => "golang-docker-credential-helpers",
+        "x86_64-w64-mingw32-gcc" => "gcc-mingw-w64-x86-64",
         "strace" => "strace",
         "hyperfine" => "hyperfine",
         "qemu-aarch64" => "qemu-user",
@@ -40,18 +48,20 @@ fn package_of(tool: &str) -> &'static str {
     }
 }
 
-#[cfg(target_os = "linux")]
+/// Whether `name` is a program in the system PATH every test gets (support/env.rs).
 pub fn on_path(name: &str) -> bool {
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name)))
+    std::env::split_paths(super::env::system_path()).any(|dir| is_executable(&dir.join(name)))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 fn is_executable(path: &std::path::Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &std::path::Path) -> bool {
+    path.is_file()
 }
 
 /// Say loudly that a test cannot run here. With `CI` set, a skip is a failure.
@@ -65,8 +75,7 @@ pub fn skip(reason: &str) {
     let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg} !!!!!!!!\n");
 }
 
-/// True when `name` is on PATH. Otherwise a loud SKIP line (or, under CI, a panic).
-#[cfg(target_os = "linux")]
+/// True when `name` is in the system PATH. Otherwise a loud SKIP line (or, under CI, a panic).
 pub fn require_tool(name: &str) -> bool {
     if on_path(name) {
         return true;

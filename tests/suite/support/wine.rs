@@ -6,12 +6,17 @@
 //! Wine 8.0 lacks `bcryptprimitives.dll`, which Rust's std needs at start; a test-only
 //! stand-in (tests/wine/bcryptprimitives.c, see its comment) is compiled with mingw into a
 //! scratch directory and put on Wine's PATH. It never ships.
+//!
+//! `WineEnv` is a `TestEnv` (support/harness.rs): the protocol cases of native.rs run on it
+//! as on every other keychain. Wine and the Windows binary get an environment of their own
+//! like every other program (support/env.rs), with a HOME shared by the one Wine prefix.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::env;
+use super::harness::{TestEnv, erase_all};
 use super::tools::{require_tool, skip};
 
 const WINE: &str = "/usr/lib/wine/wine64";
@@ -22,6 +27,8 @@ struct Setup {
     exe: PathBuf,
     dll_dir: PathBuf,
     prefix: PathBuf,
+    /// Wine's HOME, as shared as its prefix.
+    home: PathBuf,
     /// A Wine program that lives as long as this test binary (see `setup`).
     _keepalive: Option<std::process::Child>,
 }
@@ -50,6 +57,8 @@ fn windows_exe() -> Option<PathBuf> {
         );
         return Some(exe);
     }
+    // Building is the toolchain's business: rustup and cargo run with the runner's own
+    // environment (CARGO_HOME, RUSTUP_HOME), as the build of the suite itself did.
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -91,7 +100,7 @@ fn windows_exe() -> Option<PathBuf> {
 fn stand_in_dll() -> PathBuf {
     let dir = scratch("wine-dll");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine/bcryptprimitives.c");
-    let out = Command::new("x86_64-w64-mingw32-gcc")
+    let out = env::command("x86_64-w64-mingw32-gcc", &[])
         .args(["-shared", "-O2", "-s", "-o"])
         .arg(dir.join("bcryptprimitives.dll"))
         .arg(&source)
@@ -124,6 +133,7 @@ fn setup() -> Option<&'static Setup> {
                 exe,
                 dll_dir,
                 prefix,
+                home: scratch("wine-home"),
                 _keepalive: None,
             };
             if !setup.prefix.join("system.reg").exists() {
@@ -167,30 +177,28 @@ fn setup() -> Option<&'static Setup> {
 }
 
 impl Setup {
-    fn wine(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
+    /// What every Wine program gets: Wine's HOME and prefix, the stand-in DLL and the exe
+    /// on Wine's PATH, no debug channels, and no Mono or Gecko installation attempts.
+    fn vars(&self) -> Vec<(String, String)> {
         let exe_dir = self.exe.parent().unwrap_or(Path::new("."));
-        c.env("WINEPREFIX", &self.prefix)
-            .env("WINEDEBUG", "-all")
-            // No Mono or Gecko installation attempts.
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            // The stand-in DLL, and the exe itself, on Wine's PATH.
-            .env(
-                "WINEPATH",
+        let mut vars = env::base_vars(&self.home, &self.home);
+        vars.retain(|(k, _)| k != "XDG_RUNTIME_DIR");
+        vars.extend([
+            ("WINEPREFIX".into(), self.prefix.display().to_string()),
+            ("WINEDEBUG".into(), "-all".into()),
+            ("WINEDLLOVERRIDES".into(), "mscoree,mshtml=".into()),
+            (
+                "WINEPATH".into(),
                 format!("{};{}", self.dll_dir.display(), exe_dir.display()),
-            )
-            // cargo points LD_LIBRARY_PATH at target/debug/deps for test binaries; every
-            // library Wine loads would then be searched for there first (3 s a run).
-            .env_remove("LD_LIBRARY_PATH")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("DOCKER_CONFIG")
-            .env_remove("DOCKER_CREDENTIAL_HUB_BACKEND");
-        c
+            ),
+        ]);
+        vars
+    }
+
+    fn wine(&self, program: &str) -> Command {
+        env::command(program, &self.vars())
     }
 }
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -257,33 +265,18 @@ impl WineEnv {
 
     fn with(backend: Option<&'static str>) -> Option<WineEnv> {
         let setup = setup()?;
-        let service = format!(
-            "dch-wine-{}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        );
         Some(WineEnv {
             setup,
-            service,
+            service: super::unique_name("dch-wine"),
             docker_config: tempfile::tempdir().unwrap(),
             backend,
         })
     }
 
+    /// The Windows binary under Wine, as a process to spawn (`cmd()` is the same, bounded).
     pub fn command(&self) -> Command {
-        let mut c = self.setup.wine(WINE);
-        c.arg(&self.setup.exe)
-            .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
-            .env("DOCKER_CREDENTIAL_HUB_TIMEOUT", "30")
-            // A Unix path is a Z: path to Wine.
-            .env("DOCKER_CONFIG", windows_path(self.docker_config.path()));
-        if let Some(b) = self.backend {
-            c.env("DOCKER_CREDENTIAL_HUB_BACKEND", b);
-        }
+        let mut c = env::command(WINE, &self.env());
+        c.arg(&self.setup.exe);
         c
     }
 
@@ -307,11 +300,8 @@ impl WineEnv {
     pub fn wrapper_script(&self, dir: &Path, name: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let cmd = self.command();
-        let mut script = String::from("#!/bin/sh\n");
-        for key in cmd.get_envs().filter_map(|(k, v)| v.is_none().then_some(k)) {
-            script.push_str(&format!("unset {}\n", key.to_string_lossy()));
-        }
-        script.push_str("exec env");
+        // Exactly this environment, as `command()` has it: nothing of the caller's.
+        let mut script = String::from("#!/bin/sh\nexec env -i");
         for (k, v) in cmd.get_envs() {
             if let Some(v) = v {
                 script.push_str(&format!(
@@ -359,36 +349,54 @@ impl WineEnv {
             })
             .collect()
     }
+}
 
-    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .command()
-            .args(args)
-            .env("DOCKER_CREDENTIAL_HUB_SERVICE", &self.service)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run wine64");
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(stdin)
-            .expect("write stdin");
-        child.wait_with_output().expect("wait for wine64")
+impl TestEnv for WineEnv {
+    fn backend(&self) -> &'static str {
+        self.backend.unwrap_or("wincred")
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut vars = self.setup.vars();
+        vars.extend([
+            ("DOCKER_CREDENTIAL_HUB_SERVICE".into(), self.service.clone()),
+            ("DOCKER_CREDENTIAL_HUB_TIMEOUT".into(), "30".into()),
+            // A Unix path is a Z: path to Wine.
+            (
+                "DOCKER_CONFIG".into(),
+                windows_path(self.docker_config.path()),
+            ),
+        ]);
+        if let Some(b) = self.backend {
+            vars.push(("DOCKER_CREDENTIAL_HUB_BACKEND".into(), b.into()));
+        }
+        vars
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        env::bounded(self.command())
+    }
+
+    fn home(&self) -> &Path {
+        &self.setup.home
+    }
+
+    fn docker_config_dir(&self) -> &Path {
+        self.docker_config.path()
+    }
+
+    fn windows(&self) -> bool {
+        true
+    }
+
+    fn wine(&self) -> bool {
+        true
     }
 }
 
 impl Drop for WineEnv {
     /// Erase whatever the test left under its service name.
     fn drop(&mut self) {
-        let out = self.run(&["list"], b"");
-        let listed: std::collections::BTreeMap<String, String> =
-            serde_json::from_slice(&out.stdout).unwrap_or_default();
-        for url in listed.keys() {
-            let _ = self.run(&["erase"], url.as_bytes());
-        }
+        erase_all(self);
     }
 }
