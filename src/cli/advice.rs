@@ -30,6 +30,12 @@ fn advice(kind: Kind, backend: Option<Backend>) -> String {
             "; run `{NAME} configure --backend {}` to keep them in files encrypted for your Windows account instead",
             Backend::Dpapi.id()
         ),
+        // A value the Credential Manager refuses (over its 64 KiB, or invalid): the dpapi
+        // store's files take a value of any size.
+        (Kind::Rejected, Some(Backend::WindowsCredentialManager)) => format!(
+            "; `{NAME} configure --backend {}` keeps credentials in files encrypted for your Windows account instead, which hold a secret of any size",
+            Backend::Dpapi.id()
+        ),
         _ => String::new(),
     }
 }
@@ -57,11 +63,11 @@ mod tests {
                     max: 65536,
                 }
                 .into(),
-                "the secret is 70000 bytes but Windows Credential Manager holds at most 65536 bytes per secret; use a shorter token",
+                "the secret is 70000 bytes but Windows Credential Manager holds at most 65536 bytes per secret; use a shorter token; `docker-credential-hub configure --backend dpapi` keeps credentials in files encrypted for your Windows account instead, which hold a secret of any size",
             ),
             (
                 WindowsError::Rejected { cause: c() }.into(),
-                "the Windows Credential Manager refused the credential (CAUSE)",
+                "the Windows Credential Manager refused the credential (CAUSE); `docker-credential-hub configure --backend dpapi` keeps credentials in files encrypted for your Windows account instead, which hold a secret of any size",
             ),
             (
                 WindowsError::Failed { cause: c() }.into(),

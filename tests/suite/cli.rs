@@ -1,7 +1,9 @@
 //! The commands for people each answer `--help` (and `-h`) with their usage on stdout and
 //! exit 0, without touching the keychain or the network; `help` itself is not taken for it.
 
-use crate::support::keyring::*;
+use crate::support::harness::run;
+use crate::support::keyring::KeyutilsEnv;
+use crate::support::output::describe;
 
 const COMMANDS: [&str; 5] = ["login", "logout", "token", "configure", "doctor"];
 

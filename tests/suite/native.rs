@@ -71,8 +71,8 @@ fn protocol_errors_are_docker_s_exact_strings(p: &dyn TestEnv) {
 }
 
 /// Secrets larger than one Credential Manager blob (2560 bytes) round-trip exactly, up to
-/// 64 KiB; the Credential Manager refuses one byte more in one line, keeping what it had.
-/// The other stores take it.
+/// 64 KiB; the Credential Manager refuses one byte more in one line that points to the dpapi
+/// store, keeping what it had. The other stores take it.
 fn large_secrets_round_trip_up_to_the_limit(p: &dyn TestEnv) {
     let url = "https://big.example";
     for (seed, size) in [2560, 2561, 10_000, WINCRED_MAX_SECRET]
@@ -95,6 +95,8 @@ fn large_secrets_round_trip_up_to_the_limit(p: &dyn TestEnv) {
             line.contains("65537 bytes") && line.contains("at most 65536"),
             "{line}"
         );
+        // The way out names the store without a cap.
+        assert!(line.contains("configure --backend dpapi"), "{line}");
         assert!(!line.contains(&over[..64]));
         let user = format!("user-{WINCRED_MAX_SECRET}");
         assert_get(p, url, &user, &big_secret(WINCRED_MAX_SECRET, 3));
