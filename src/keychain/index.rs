@@ -38,7 +38,7 @@ pub struct Entry {
     pub item: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum Wire {
     Name(String),
@@ -48,6 +48,46 @@ enum Wire {
         #[serde(rename = "p")]
         item: String,
     },
+}
+
+/// The handle form, `{"u": ..., "p": ...}`.
+#[derive(Deserialize)]
+struct ItemWire {
+    #[serde(rename = "u")]
+    username: String,
+    #[serde(rename = "p")]
+    item: String,
+}
+
+/// Read by the JSON type in front of it: serde's `untagged` would buffer every entry and
+/// build an error for each form that does not match, which `list` pays per entry.
+impl<'de> Deserialize<'de> for Wire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Wire, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Wire;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a username, or an object with \"u\" and \"p\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Wire, E> {
+                Ok(Wire::Name(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Wire, E> {
+                Ok(Wire::Name(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Wire, A::Error> {
+                let w = ItemWire::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Wire::Item {
+                    username: w.username,
+                    item: w.item,
+                })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// What a backend gives its index: where the index item is, and the lock its writers take.
@@ -255,6 +295,18 @@ mod tests {
         assert_eq!(names.encode(), br#"{"ghcr.io":"bob"}"#);
         assert_eq!(paths.encode(), br#"{"ghcr.io":{"u":"bob","p":"/o/1"}}"#);
         assert_eq!(Index::decode(b"damaged"), Index::default());
+        // An escaped name, and entries of neither form: the whole index reads as damaged.
+        assert_eq!(
+            Index::decode(br#"{"a":"b\u00f6b"}"#).0["a"].username,
+            "b\u{f6}b"
+        );
+        for bad in [
+            &br#"{"a":1}"#[..],
+            br#"{"a":{"u":"bob"}}"#,
+            br#"{"a":["bob"]}"#,
+        ] {
+            assert_eq!(Index::decode(bad), Index::default());
+        }
     }
 
     #[test]
