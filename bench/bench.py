@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The benchmark of issue "Performance": every figure measured interleaved against its anchor
+"""The performance benchmark: every figure measured interleaved against its anchor
 in one run, on a private gnome-keyring. Usage: bench.py PATH/TO/docker-credential-hub [RUNS]"""
 import base64
 import http.server

@@ -167,15 +167,22 @@ pub fn run(
 mod tests {
     use super::*;
 
+    /// A system program, run with nothing of the caller's environment.
+    fn system(program: &str) -> Command {
+        let mut c = Command::new(format!("/bin/{program}"));
+        c.env_clear().env("PATH", "/usr/bin:/bin");
+        c
+    }
+
     #[test]
     fn output_and_status_come_back_and_a_hang_is_stopped() {
-        let mut c = Command::new("sh");
+        let mut c = system("sh");
         c.args(["-c", "cat; echo err >&2; exit 3"]);
         let out = run(c, b"in", Duration::from_secs(10)).unwrap();
         assert_eq!((out.success, out.code), (false, Some(3)));
         assert_eq!(out.stdout.expose(), b"in");
         assert_eq!(out.stderr, b"err\n");
-        let mut c = Command::new("sleep");
+        let mut c = system("sleep");
         c.arg("30");
         let start = Instant::now();
         assert!(matches!(
@@ -184,11 +191,7 @@ mod tests {
         ));
         assert!(start.elapsed() < Duration::from_secs(5));
         assert!(matches!(
-            run(
-                Command::new("no-such-program-xyz"),
-                b"",
-                Duration::from_secs(1)
-            ),
+            run(system("no-such-program-xyz"), b"", Duration::from_secs(1)),
             Err(ChildError::Missing)
         ));
     }
@@ -199,7 +202,7 @@ mod tests {
     fn what_goes_to_and_comes_from_a_child_leaves_no_copy_in_freed_memory() {
         let watch = crate::wipe_check::Watch::new();
         let input = Secret::new(watch.canary().as_bytes().to_vec());
-        let out = run(Command::new("cat"), input.expose(), Duration::from_secs(30)).unwrap();
+        let out = run(system("cat"), input.expose(), Duration::from_secs(30)).unwrap();
         assert_eq!(out.stdout.expose(), input.expose());
         drop(out);
         drop(input);
@@ -214,7 +217,7 @@ mod tests {
     fn at_the_deadline_the_grandchildren_are_killed_too() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
-        let mut c = Command::new("sh");
+        let mut c = system("sh");
         // The grandchild closes the pipes, so only the deadline can end the wait.
         c.arg("-c")
             .arg(r#"sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "$1"; wait"#)

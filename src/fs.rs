@@ -76,15 +76,12 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Create `dir` and its missing parents with mode 0700 (on Unix, `trust::create_private_dir`
-/// does it one checked step at a time).
+/// Create `dir` and its missing parents, private to the user by the profile directory's
+/// inherited permissions (on Unix, `trust::create_private_dir` does it one checked step at a
+/// time, with mode 0700).
 #[cfg(not(unix))]
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    std::fs::DirBuilder::new().recursive(true).create(dir)
 }
 
 /// The effective uid of this process.

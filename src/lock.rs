@@ -1,6 +1,6 @@
-//! A cross-process advisory file lock with a timeout: writers of a backend's index or store
-//! take turns, and so do refreshes of the Hub token. `flock` is released by the kernel when the process dies, so a crashed
-//! helper never leaves a stale lock behind. Lock files live in a directory checked by
+//! A cross-process advisory file lock with a timeout, for work that concurrent helper
+//! processes must do one at a time. `flock` is released by the kernel when the process dies,
+//! so a crashed helper never leaves a stale lock behind. Lock files live in a directory checked by
 //! [crate::paths::runtime_dir] and are opened without following symlinks.
 
 use std::fs::{File, OpenOptions};

@@ -36,6 +36,9 @@ fn advice(kind: Kind, backend: Option<Backend>) -> String {
             "; `{NAME} configure --backend {}` keeps credentials in files encrypted for your Windows account instead, which hold a secret of any size",
             Backend::Dpapi.id()
         ),
+        // Room comes back when credentials go; the limits themselves are the system's.
+        (Kind::Full, Some(Backend::Keyutils)) => "; erase unused credentials with `docker logout`, or raise /proc/sys/kernel/keys/maxkeys and maxbytes".into(),
+        (Kind::Full, _) => "; erase unused credentials with `docker logout`".into(),
         _ => String::new(),
     }
 }

@@ -69,7 +69,8 @@ pub fn serve(action: Action, extra: &[String]) -> ExitCode {
 }
 
 /// After an action that succeeded: the cached JWT goes when Docker Hub's credentials
-/// changed or went; the first store records its backend and warns if it will not last.
+/// changed or went; a store warns when its backend will not last a reboot, and the first
+/// one records its backend.
 fn after_action(
     opened: &Opened,
     selection: &Selection,

@@ -33,8 +33,10 @@ pub enum Kind {
     Unavailable,
     /// It is there, but locked, or wants a prompt that cannot be shown.
     Locked,
-    /// It refused this particular value (too long, invalid, over quota).
+    /// It refused this particular value (too long, invalid).
     Rejected,
+    /// It has no room left: a quota is used up.
+    Full,
     /// An item holds data we did not write.
     Corrupt,
     /// It did not answer before the deadline.

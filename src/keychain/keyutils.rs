@@ -39,9 +39,7 @@ pub enum KeyutilsError {
         "kernel keyutils is not permitted here ({cause}); containers block it with seccomp: run a Secret Service (gnome-keyring) in this session, or start the container with a seccomp profile that allows keyctl and add_key"
     )]
     Denied { cause: String },
-    #[error(
-        "the kernel keyutils quota is exhausted ({cause}); erase unused credentials with `docker logout`, or raise /proc/sys/kernel/keys/maxkeys and maxbytes"
-    )]
+    #[error("the kernel keyutils quota is exhausted ({cause})")]
     Quota { cause: String },
     #[error(
         "kernel keyutils refused the credential ({cause}); a keyutils key holds at most 32767 bytes and its name at most 4095"
@@ -59,7 +57,8 @@ impl From<KeyutilsError> for KeychainError {
     fn from(e: KeyutilsError) -> KeychainError {
         let kind = match e {
             KeyutilsError::Denied { .. } | KeyutilsError::NoAnchor { .. } => Kind::Unavailable,
-            KeyutilsError::Quota { .. } | KeyutilsError::Rejected { .. } => Kind::Rejected,
+            KeyutilsError::Quota { .. } => Kind::Full,
+            KeyutilsError::Rejected { .. } => Kind::Rejected,
             KeyutilsError::Failed { .. } => Kind::Failed,
         };
         KeychainError::new(BACKEND, kind, e)

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::harness::{TestEnv, assert_get};
 use crate::support::keyring::KeyutilsEnv;
+use crate::support::rng::{Rng, clock_seed};
 use crate::support::{env, report};
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -132,18 +133,6 @@ impl World {
     }
 }
 
-/// Random enough for spreading kill times; no need for a crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[derive(Default, Debug)]
 struct Tally {
     old: usize,
@@ -187,11 +176,8 @@ fn configure_killed_at_random_points_leaves_the_old_or_the_new_config() {
     let full_run = runs[runs.len() / 2];
     let span = full_run.mul_f64(SPAN);
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let mut rng = Rng(seed | 1);
+    let seed = clock_seed(0);
+    let mut rng = Rng::new(seed);
     let mut t = Tally::default();
     let started = Instant::now();
     for i in 0..ITERATIONS {

@@ -92,7 +92,7 @@ impl World {
             root,
             registry,
             port,
-            service: format!("dch-ct-{}-{port}", std::process::id()),
+            service: crate::support::unique_name("dch-ct"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -20,7 +20,6 @@ use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Output;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::harness::{HUB_KEY, NOT_FOUND, TestEnv, get_answer, store_request, var};
 use crate::support::keyring::{KeyringSession, KeyutilsEnv, UNREACHABLE_HUB as HUB_DOWN};
@@ -58,11 +57,8 @@ struct Canaries {
 
 impl Canaries {
     fn new(mode: &str) -> Canaries {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let u = format!("{mode}{}x{nanos}", std::process::id());
+        // Letters and digits only, so that every encoded form of a canary stays findable.
+        let u = crate::support::unique_name(mode).replace('-', "x");
         let c = |what: &str| format!("Canary{what}{u}");
         Canaries {
             password: c("Password"),

@@ -21,6 +21,7 @@ use crate::support::mock_hub::{ACCESS_TOKEN, LOGIN, MockHub, PASSWORD, USERNAME}
 use crate::support::output::{
     assert_one_line_error, assert_one_line_failure, describe, stderr, stdout,
 };
+use crate::support::rng::Rng;
 use crate::support::tools::require_tool;
 use crate::support::{detach_from_terminal, env, report};
 
@@ -222,26 +223,6 @@ fn a_killed_daemon_fails_every_action_in_one_line_and_loses_nothing() {
 // --------------------------------------------------------------------------------------
 // b. killed during operations
 // --------------------------------------------------------------------------------------
-
-/// A tiny xorshift generator: the fault timing only needs to vary, not to be good.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded(salt: u64) -> Rng {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Rng((nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// What a key may hold: `None` (absent) or `(username, secret)`.
 type State = Option<(String, String)>;

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 fn service(tag: &str) -> String {
-    format!("dch-prop-{tag}-{}", std::process::id())
+    crate::support::unique_name(&format!("dch-prop-{tag}"))
 }
 
 fn keyutils(service: &str) -> Option<Box<dyn Keychain>> {

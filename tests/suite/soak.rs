@@ -16,6 +16,7 @@ use crate::support::harness::{
 use crate::support::keyring::{KeyringSession, KeyutilsEnv};
 use crate::support::output::{describe, stdout};
 use crate::support::report;
+use crate::support::rng::{Rng, clock_seed};
 
 const WORKERS: usize = 8;
 
@@ -24,21 +25,6 @@ const WORKERS: usize = 8;
 /// machine, not the helper.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const KEYS: usize = 50;
-
-/// A small deterministic generator; the seed is printed so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn url(i: usize) -> String {
     // Ports and paths differ too, so neighbouring keys on one host must stay apart.
@@ -59,7 +45,7 @@ fn worker(
     deadline: Instant,
 ) -> (Tally, BTreeMap<String, (String, String)>) {
     let mine: Vec<usize> = (0..KEYS).filter(|i| i % WORKERS == w).collect();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut model: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut t = Tally::default();
     let fail = |t: &mut Tally, what: String| t.errors.push(what);
@@ -149,11 +135,7 @@ fn soak(env: &dyn TestEnv, name: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
-    let seed0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed0 = clock_seed(0);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let results: Vec<_> = std::thread::scope(|s| {

@@ -266,11 +266,7 @@ fn dpapi_leaves_no_plaintext_secret_in_any_file_of_the_wine_prefix() {
     let Some(p) = WineEnv::with_backend("dpapi") else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let secret = format!("dpapi-canary-{}-{nanos}", std::process::id());
+    let secret = crate::support::unique_name("dpapi-canary");
     let url = "https://canary.example";
     store_ok(&p, url, "canary-user", &secret);
     assert_get(&p, url, "canary-user", &secret);
@@ -310,9 +306,10 @@ fn dpapi_leaves_no_plaintext_secret_in_any_file_of_the_wine_prefix() {
         );
     }
     // The scan finds a secret where one is: a control file holding it, in both encodings.
-    let control = p
-        .prefix()
-        .join(format!("drive_c/dch-scan-control-{nanos}.txt"));
+    let control = p.prefix().join(format!(
+        "drive_c/{}.txt",
+        crate::support::unique_name("dch-scan-control")
+    ));
     let mut bytes = format!("control {secret} ").into_bytes();
     bytes.extend(utf16le(&secret));
     std::fs::write(&control, bytes).unwrap();
