@@ -74,6 +74,7 @@ pub mod output;
 pub mod pass;
 #[cfg(target_os = "linux")]
 pub mod registry;
+#[cfg(target_os = "linux")]
 pub mod rng;
 pub mod tools;
 #[cfg(target_os = "linux")]
