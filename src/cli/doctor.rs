@@ -147,7 +147,7 @@ fn check_pull_quota(r: &mut Report, kc: Option<&dyn Keychain>) {
             return r.line(
                 Status::Warn,
                 format!(
-                    "pull quota: cannot check it: cannot read the stored Docker Hub credentials: {} — fix: {NETWORK_FIX}",
+                    "pull quota: cannot check it: cannot read the stored Docker Hub credentials: {}",
                     explain(&e)
                 ),
             );
@@ -589,6 +589,11 @@ fn volatile_fix(sel: &Selection) -> String {
             format!(
                 "DBUS_SESSION_BUS_ADDRESS={bus} does not answer (left over from another session?); start a new bus with {new_bus}, then {START}"
             )
+        }
+        // Root with another user's environment (`sudo -E`): their bus is theirs.
+        Reason::Fallback(NoSecretService::NotYours { .. }) => {
+            return "run it as them, or as yourself without their environment (`sudo` without -E)"
+                .into();
         }
         Reason::Fallback(NoSecretService::NoBus) => format!(
             "start a session bus with {new_bus} (or log in to a desktop session), then {START}"

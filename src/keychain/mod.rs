@@ -30,6 +30,8 @@ pub mod native_names;
 #[cfg(any(target_os = "macos", target_os = "windows"))]
 mod store_crate;
 #[cfg(target_os = "windows")]
+mod wincred;
+#[cfg(target_os = "windows")]
 mod windows;
 
 use std::collections::BTreeMap;

@@ -128,6 +128,8 @@ pub enum NoSecretService {
     BusUnreachable { address: String, cause: String },
     /// The bus answers but nobody serves org.freedesktop.secrets.
     NotOnBus { cause: String },
+    /// The session bus is another user's, so nothing was sent to it.
+    NotYours { address: String, owner: String },
 }
 
 impl fmt::Display for NoSecretService {
@@ -143,6 +145,10 @@ impl fmt::Display for NoSecretService {
             NoSecretService::NotOnBus { cause } => {
                 write!(f, "no Secret Service on the session bus ({cause})")
             }
+            NoSecretService::NotYours { address, owner } => write!(
+                f,
+                "the D-Bus session bus {address} belongs to {owner}, not to you, so its Secret Service is not used"
+            ),
         }
     }
 }

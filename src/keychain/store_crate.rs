@@ -9,6 +9,7 @@ use keyring_core::{CredentialStore, Entry, Error};
 
 use super::{Backend, KeychainError, Result};
 use crate::deadline::Deadline;
+#[cfg(target_os = "macos")]
 use crate::secret::Secret;
 
 /// Run `work` on a worker thread; wait for it at most until the deadline.
@@ -37,6 +38,7 @@ pub fn bounded<T: Send + 'static>(
 }
 
 /// The entry's secret; `None` when there is no such entry.
+#[cfg(target_os = "macos")]
 pub fn read(
     entry: &Entry,
     map_error: fn(&Error) -> KeychainError,

@@ -20,6 +20,7 @@ use keyring_core::{CredentialStore, Entry, Error};
 use super::native_names::{self, MAX_BLOB, WindowsError, map_error};
 use super::parts;
 use super::store_crate::{self, bounded};
+use super::wincred;
 use super::{Backend, Keychain, KeychainError, Kind, Opened, Result, Stored, internal_service};
 use crate::deadline::Deadline;
 use crate::lock::FileLock;
@@ -34,10 +35,6 @@ pub struct CredentialManager {
     store: Arc<CredentialStore>,
     service: String,
     deadline: Deadline,
-}
-
-fn read(entry: &Entry) -> Result<Option<Secret<Vec<u8>>>> {
-    store_crate::read(entry, map_error)
 }
 
 fn delete(entry: &Entry) -> Result<bool> {
@@ -114,25 +111,27 @@ fn check_secret(secret: &[u8]) -> Result<()> {
         .map_err(|(size, max)| WindowsError::TooLarge { size, max }.into())
 }
 
-/// Set a credential's blob and UserName. "No such entry" while writing: Wine keeps
-/// credentials as registry keys, whose names hold at most 255 characters.
-fn write(entry: &Entry, target_len: usize, blob: &[u8], user: &str) -> Result<()> {
-    let lost = |e: Error| match e {
-        Error::NoEntry => WindowsError::Failed {
-            cause: format!(
-                "it did not keep the credential; its target name has {target_len} characters"
-            ),
+/// Set a credential's blob and UserName, in one write ([wincred]). "Not found" while
+/// writing: Wine keeps credentials as registry keys, whose names hold at most 255 characters.
+fn write(target: &str, blob: &[u8], user: &str) -> Result<()> {
+    wincred::write(target, user, blob).map_err(|code| {
+        if code == windows_sys::Win32::Foundation::ERROR_NOT_FOUND {
+            WindowsError::Failed {
+                cause: format!(
+                    "it did not keep the credential; its target name has {} characters",
+                    target.len()
+                ),
+            }
+            .into()
+        } else {
+            wincred::failure(code)
         }
-        .into(),
-        e => map_error(&e),
-    };
-    entry.set_secret(blob).map_err(lost)?;
-    if user.is_empty() {
-        return Ok(());
-    }
-    entry
-        .update_attributes(&HashMap::from([("username", user)]))
-        .map_err(lost)
+    })
+}
+
+/// A credential's blob, `None` when there is none.
+fn read_blob(target: &str) -> Result<Option<Secret<Vec<u8>>>> {
+    Ok(wincred::read(target)?.map(|(blob, _)| blob))
 }
 
 /// Store `key` of `service`: `whole` as the blob when it fits one credential, else
@@ -146,7 +145,9 @@ fn put(
     payload: impl FnOnce() -> Secret<Vec<u8>>,
 ) -> Result<()> {
     let target = native_names::target(service, key);
-    let main = by_target(store, &target)?.ok_or_else(|| too_long_key(key))?;
+    if !native_names::target_fits(&target) {
+        return Err(too_long_key(key));
+    }
     if user.encode_utf16().count() > native_names::MAX_USERNAME {
         return Err(WindowsError::Rejected {
             cause: format!(
@@ -163,8 +164,10 @@ fn put(
             MAX_BLOB,
             |m, i, part| {
                 let t = native_names::part_target(service, key, &m.generation, i);
-                let e = by_target(store, &t)?.ok_or_else(|| too_long_key(key))?;
-                write(&e, t.len(), part, "")
+                if !native_names::target_fits(&t) {
+                    return Err(too_long_key(key));
+                }
+                write(&t, part, "")
             },
             |m, i| {
                 let t = native_names::part_target(service, key, &m.generation, i);
@@ -172,11 +175,11 @@ fn put(
                     let _ = delete(&e);
                 }
             },
-            |head| write(&main, target.len(), head, user),
+            |head| write(&target, head, user),
         )?;
         Some(manifest.generation)
     } else {
-        write(&main, target.len(), whole, user)?;
+        write(&target, whole, user)?;
         None
     };
     sweep(store, service, key, keep.as_deref())
@@ -223,18 +226,14 @@ struct Found {
 /// Read `key` of `service`, joining its parts when it was split. A reader that meets a
 /// writer's deletions starts over, a bounded number of times: a part gone, or (under Wine)
 /// `ERROR_KEY_DELETED` from a credential deleted while it was being read.
-fn fetch(
-    store: &Arc<CredentialStore>,
-    service: &str,
-    key: &str,
-    deadline: &Deadline,
-) -> Result<Found> {
-    let Some(main) = entry(store, service, key)? else {
+fn fetch(service: &str, key: &str, deadline: &Deadline) -> Result<Found> {
+    let target = native_names::target(service, key);
+    if !native_names::target_fits(&target) {
         return Ok(Found {
             read: parts::Read::Absent,
             username: String::new(),
         });
-    };
+    }
     let pause = Duration::from_millis(5);
     let again = |attempt: u32| {
         let more = attempt < RETRIES && deadline.remaining() > pause * 4;
@@ -245,33 +244,24 @@ fn fetch(
     };
     let mut attempt = 0;
     loop {
+        // The UserName that came with the blob, from the same read.
+        let username = std::cell::RefCell::new(String::new());
         let found = parts::read(
-            || read(&main),
-            |m, i| {
-                let t = native_names::part_target(service, key, &m.generation, i);
-                match by_target(store, &t)? {
-                    Some(e) => read(&e),
-                    None => Ok(None),
-                }
+            || {
+                Ok(wincred::read(&target)?.map(|(blob, user)| {
+                    *username.borrow_mut() = user;
+                    blob
+                }))
             },
+            |m, i| read_blob(&native_names::part_target(service, key, &m.generation, i)),
             again,
         )
-        .and_then(|read| {
+        .map(|read| {
             let username = match &read {
-                parts::Read::Whole(_) => match main.get_attributes() {
-                    Ok(mut attrs) => attrs.remove("username").unwrap_or_default(),
-                    // Erased between the two reads.
-                    Err(Error::NoEntry) => {
-                        return Ok(Found {
-                            read: parts::Read::Absent,
-                            username: String::new(),
-                        });
-                    }
-                    Err(e) => return Err(map_error(&e)),
-                },
+                parts::Read::Whole(_) => username.take(),
                 _ => String::new(),
             };
-            Ok(Found { read, username })
+            Found { read, username }
         });
         match found {
             Err(e) if e.kind() == Kind::Failed => {
@@ -313,8 +303,8 @@ impl Keychain for CredentialManager {
     fn get(&self, server_url: &str) -> Result<Option<Stored>> {
         let (service, key) = (self.service.clone(), server_url.to_string());
         let deadline = self.deadline.clone();
-        self.bounded(move |store| {
-            let found = fetch(store, &service, &key, &deadline)?;
+        self.bounded(move |_| {
+            let found = fetch(&service, &key, &deadline)?;
             match found.read {
                 parts::Read::Absent => Ok(None),
                 parts::Read::Joined(payload) => Stored::decode(payload.expose())

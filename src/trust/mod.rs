@@ -257,8 +257,9 @@ fn euid() -> u32 {
     0
 }
 
+/// A user's name for messages: `alice (uid 1000)`.
 #[cfg(unix)]
-fn owner_name(uid: u32) -> String {
+pub fn owner_name(uid: u32) -> String {
     owner::user_name(uid)
 }
 
@@ -369,6 +370,19 @@ pub fn place_to_write(path: &Path, expect: Expect) -> Result<(), TrustError> {
 #[cfg(not(unix))]
 pub fn place_to_write(path: &Path, expect: Expect) -> Result<(), TrustError> {
     check(path, expect).map(|_| ())
+}
+
+/// May a child read `path` as its configuration? An existing path must pass `expect`; one
+/// that does not exist must stay so until the child reads it: its nearest existing ancestor
+/// (and the way there) is the effective user's or root's, and writable by nobody else.
+#[cfg(unix)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn child_config(path: &Path, expect: Expect) -> Result<(), TrustError> {
+    let fail = |(at, issue)| TrustError::new(&expect, path, at, issue);
+    match walk::walk(path, expect.link).map_err(fail)? {
+        walk::Walked::Missing { existing, .. } => walk::closed(&existing).map_err(fail),
+        walk::Walked::Found { real, meta } => walk::leaf(&real, &meta, &expect).map_err(fail),
+    }
 }
 
 /// An existing directory in which the helper may create what it needs: it and the way there

@@ -212,3 +212,26 @@ fn programs_are_found_only_in_trusted_directories() {
     chmod(&bin, 0o777);
     assert!(!program::usable(&prog), "in a directory others write to");
 }
+
+/// A configuration file a child would read: one that is missing must stay missing, so the
+/// directory it would appear in may be written by nobody else, not even a sticky /tmp.
+#[test]
+fn a_missing_child_configuration_counts_only_where_nobody_else_can_create_it() {
+    let conf = Expect::file("git's configuration").link_ok().root_ok();
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    assert!(child_config(&dir.path().join("git/config"), conf).is_ok());
+    chmod(dir.path(), 0o1777);
+    let e = child_config(&dir.path().join("git/config"), conf).unwrap_err();
+    assert!(e.to_string().contains("writable by other users"), "{e}");
+    // An existing file is judged as itself.
+    chmod(dir.path(), 0o755);
+    std::fs::write(dir.path().join("config"), b"").unwrap();
+    assert!(child_config(&dir.path().join("config"), conf).is_ok());
+    if is_root() {
+        std::os::unix::fs::lchown(dir.path(), Some(OTHER_UID), Some(OTHER_UID)).unwrap();
+        let e = child_config(&dir.path().join("git/config"), conf).unwrap_err();
+        assert!(e.to_string().contains(&format!("uid {OTHER_UID}")), "{e}");
+        std::os::unix::fs::lchown(dir.path(), Some(0), Some(0)).unwrap();
+    }
+}

@@ -155,6 +155,19 @@ fn way(path: &Path, meta: &Metadata) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The nearest existing ancestor of a path that must stay missing (a configuration file a
+/// child would read if it appeared): as [place], and not even sticky-shared, since anyone
+/// may create a new entry in a sticky directory.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(super) fn closed(existing: &Path) -> Result<(), Fail> {
+    let meta = lstat(existing)?;
+    way(existing, &meta)?;
+    if shared_write(&meta, false) {
+        return Err((existing.to_path_buf(), Issue::SharedWrite));
+    }
+    Ok(())
+}
+
 /// The nearest existing ancestor of a path about to be created.
 pub(super) fn place(existing: &Path) -> Result<(), Fail> {
     way(existing, &lstat(existing)?)

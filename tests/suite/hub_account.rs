@@ -58,6 +58,7 @@ fn assert_logged_out(fx: &Fixture) {
     assert!(list_map(fx.env.as_ref()).is_empty());
     let before = fx.hub.requests().len();
     let out = fx.token();
+    fx.assert_quiet(&out, &[REFRESH]);
     let line = assert_one_line_failure(&out);
     assert!(line.contains("not logged in to Docker Hub"), "{line}");
     assert!(line.contains(&format!("`{NAME} login`")), "{line}");
@@ -509,6 +510,7 @@ fn doctor_network_says_in_one_line_when_a_quota_service_fails() {
     let wrong = "not-the-password-Qx7";
     let out = fx.store(HUB_KEY, USERNAME, wrong);
     assert!(out.status.success(), "{}", describe(&out));
+    fx.assert_quiet(&out, &[wrong]);
     let out = doctor_network(&fx, &[], &[wrong]);
     let line = quota_line(&out);
     assert!(

@@ -455,6 +455,245 @@ fn auto_passes_over_their_store_and_doctor_says_why() {
     );
 }
 
+/// Their session bus (in their runtime directory, or named by DBUS_SESSION_BUS_ADDRESS) is
+/// theirs: root sends it nothing, neither a chosen Secret Service nor `auto`'s probe, says so
+/// in one line naming the socket, its owner and the fix, and `auto` goes on to keyutils.
+#[test]
+fn root_sends_nothing_to_their_session_bus() {
+    let Some(v) = Victim::new(false) else {
+        return;
+    };
+    if !require_tool("python3") {
+        return;
+    }
+    let Some(ku) = KeyutilsEnv::new() else {
+        return;
+    };
+    let service = ku.service().to_string();
+    // Their bus: a socket of theirs that records every byte anyone sends it.
+    let socket = v.run.join("bus");
+    let heard = v.home.join("heard");
+    /// Stopped however the test ends.
+    struct Listener(std::process::Child);
+    impl Drop for Listener {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let listener = v
+        .as_them("python3")
+        .args([
+            "-c",
+            r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+open(sys.argv[2], "wb").close()
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    try:
+        data = c.recv(65536)
+    except OSError:
+        data = b""
+    with open(sys.argv[2], "ab") as f:
+        f.write(data)
+    c.close()
+"#,
+        ])
+        .arg(&socket)
+        .arg(&heard)
+        .spawn()
+        .map(Listener)
+        .unwrap();
+    let started = Instant::now();
+    while !heard.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the listener did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let address = format!("unix:path={}", socket.display());
+    let root = |backend: Option<&str>, bus: (&str, &str), args: &[&str], stdin: &[u8]| {
+        v.as_root(backend)
+            .env(bus.0, bus.1)
+            .env("DOCKER_CREDENTIAL_HUB_SERVICE", &service)
+            .args(args)
+            .write_stdin(stdin.to_vec())
+            .output()
+            .unwrap()
+    };
+    let run = v.run.display().to_string();
+    for bus in [
+        ("XDG_RUNTIME_DIR", run.as_str()),
+        ("DBUS_SESSION_BUS_ADDRESS", &address),
+    ] {
+        // Chosen: refused in one line.
+        let out = root(
+            Some("secret-service"),
+            bus,
+            &["store"],
+            &store_request(URL, "root", ROOTS_SECRET),
+        );
+        let line = assert_one_line_error(&out);
+        assert_names_the_owner(&line, &socket);
+        // `auto`: their bus is passed over, and keyutils keeps root's credential.
+        let out = root(
+            None,
+            bus,
+            &["store"],
+            &store_request(URL, "root", ROOTS_SECRET),
+        );
+        assert!(out.status.success(), "{}", describe(&out));
+        let out = root(None, bus, &["get"], URL.as_bytes());
+        assert_eq!(stdout(&out), get_answer(URL, "root", ROOTS_SECRET));
+        let out = root(None, bus, &["doctor"], b"");
+        let text = stdout(&out);
+        let keychain = text.lines().find(|l| l.contains("keychain:")).unwrap_or("");
+        assert!(
+            keychain.contains("kernel keyutils") && keychain.contains(&format!("uid {OTHER_UID}")),
+            "{text}"
+        );
+        let out = root(None, bus, &["erase"], URL.as_bytes());
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    drop(listener);
+    let got = std::fs::read(&heard).unwrap();
+    assert!(
+        got.is_empty(),
+        "their bus was sent {} bytes: {:?}",
+        got.len(),
+        String::from_utf8_lossy(&got[..got.len().min(80)])
+    );
+}
+
+/// Root on its own store, with parts of another user's environment kept (`sudo -E`, or
+/// `--preserve-env`): their gpg options, umask and git configuration directory are not
+/// used. Their agent program does not run, nothing root's pass creates is writable by
+/// others, and their global git attributes (`* filter=x`) do not reach root's git, which
+/// defines a filter `x` of its own.
+#[test]
+fn roots_store_takes_no_gpg_options_umask_or_git_files_of_theirs() {
+    if !need_root("their files") || !require_tool("git") {
+        return;
+    }
+    // One at a time, so that each one's effect shows on its own.
+    for kept in [
+        "PASSWORD_STORE_GPG_OPTS",
+        "PASSWORD_STORE_UMASK",
+        "XDG_CONFIG_HOME",
+    ] {
+        root_keeps_one_of_their_variables(kept);
+    }
+}
+
+fn root_keeps_one_of_their_variables(kept: &str) {
+    let Some(env) = PassEnv::new() else {
+        return;
+    };
+    let theirs = tempfile::Builder::new()
+        .prefix("dchx")
+        .tempdir_in("/tmp")
+        .unwrap();
+    chmod(theirs.path(), 0o755);
+    chown(theirs.path(), OTHER_UID);
+    let git_dir = theirs.path().join("git");
+    std::fs::create_dir(&git_dir).unwrap();
+    chown(&git_dir, OTHER_UID);
+    write_as(
+        &git_dir.join("attributes"),
+        "* filter=x\n",
+        OTHER_UID,
+        0o644,
+    );
+    let agent_ran = env.home().join("agent-ran");
+    let agent = theirs.path().join("agent.sh");
+    write_as(
+        &agent,
+        &format!("#!/bin/sh\ntouch '{}'\nexit 1\n", agent_ran.display()),
+        OTHER_UID,
+        0o755,
+    );
+    // Root's own filter, which only their attributes would apply.
+    let filter_ran = env.home().join("filter-ran");
+    let filter = env.home().join("filter.sh");
+    std::fs::write(
+        &filter,
+        format!("#!/bin/sh\ntouch '{}'\ncat\n", filter_ran.display()),
+    )
+    .unwrap();
+    chmod(&filter, 0o755);
+    std::fs::write(
+        env.home().join(".gitconfig"),
+        format!(
+            "[user]\n\tname = Root\n\temail = root@example.invalid\n[filter \"x\"]\n\tclean = {}\n",
+            filter.display()
+        ),
+    )
+    .unwrap();
+    let out = env
+        .tool("pass")
+        .env("HOME", env.home())
+        .args(["git", "init"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    env.kill_agent();
+    let theirs_all = [
+        (
+            "PASSWORD_STORE_GPG_OPTS",
+            format!("--agent-program={}", agent.display()),
+        ),
+        ("PASSWORD_STORE_UMASK", "000".to_string()),
+        ("XDG_CONFIG_HOME", theirs.path().display().to_string()),
+    ];
+    let (name, value) = theirs_all.iter().find(|(k, _)| *k == kept).unwrap();
+    let root = |args: &[&str], stdin: &str| {
+        let mut c = env.cmd();
+        c.env(name, value);
+        c.args(args)
+            .write_stdin(stdin.to_string())
+            .output()
+            .unwrap()
+    };
+    let out = root(
+        &["store"],
+        &String::from_utf8(store_request(URL, "root", ROOTS_SECRET)).unwrap(),
+    );
+    assert!(out.status.success(), "{kept}: {}", describe(&out));
+    for path in [
+        env.store_dir().join("docker-credential-helpers"),
+        entry_dir(&env.store_dir(), URL),
+    ] {
+        let mode = std::fs::metadata(&path).unwrap().mode();
+        assert_eq!(
+            mode & 0o022,
+            0,
+            "{kept}: {} has mode {mode:o}",
+            path.display()
+        );
+    }
+    env.kill_agent();
+    let got = root(&["get"], URL);
+    let out = root(&["erase"], URL);
+    assert!(!agent_ran.exists(), "{kept}: root ran their agent program");
+    assert!(
+        !filter_ran.exists(),
+        "{kept}: their git attributes reached root's git"
+    );
+    assert_eq!(
+        stdout(&got),
+        get_answer(URL, "root", ROOTS_SECRET),
+        "{kept}: {}",
+        describe(&got)
+    );
+    assert!(out.status.success(), "{kept}: {}", describe(&out));
+    env.kill_agent();
+}
+
 /// `sudo configure` with HOME kept and no ~/.docker: refused, and nothing is created in
 /// their home (a root-owned ~/.docker would lock them out of their own docker).
 #[test]

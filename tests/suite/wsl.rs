@@ -144,6 +144,12 @@ fn configure_wsl_moves_credentials_into_the_windows_store_and_docker_uses_it() {
     let out = wsl.run(&["configure", "--undo"]);
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(wsl.config_json().get("credsStore"), None);
+    // It says where the credentials stay: in the Windows store, read by the Windows binary.
+    assert!(
+        stdout(&out).contains("docker-credential-hub.exe list"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]

@@ -47,6 +47,10 @@ pub enum BusError {
         address: String,
         source: std::io::Error,
     },
+    /// The socket is served by another user: their bus, which would see and answer every
+    /// call (under `sudo -E`, root's would go to the user whose session it is).
+    #[error("the D-Bus session bus {address} is run by uid {uid}, not by us")]
+    NotOurs { address: String, uid: u32 },
     #[error("the D-Bus session bus refused our authentication")]
     Refused,
     #[error(
@@ -134,6 +138,29 @@ fn session_address() -> Result<(SocketAddr, String), BusError> {
     Ok((socket, shown))
 }
 
+/// The uid of the process that listens on the other end of `sock` (`SO_PEERCRED`: the
+/// credentials it had when it called `listen`).
+fn peer_uid(sock: &UnixStream) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero ucred is valid for getsockopt to fill in.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` describe a buffer of the size SO_PEERCRED writes.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
 /// Whether a session bus is configured at all: an address in the environment, or the
 /// socket zbus falls back to.
 pub fn configured() -> bool {
@@ -216,6 +243,13 @@ impl Bus {
                 source,
             })?;
         sock.set_nonblocking(false).map_err(BusError::Io)?;
+        // Nothing is sent to a bus another user runs. The kernel says who listens, whatever
+        // the address (a path anywhere, or an abstract name, which has no owner to check).
+        let uid = peer_uid(&sock).map_err(BusError::Io)?;
+        // SAFETY: geteuid cannot fail and touches no memory.
+        if uid != unsafe { libc::geteuid() } {
+            return Err(BusError::NotOurs { address, uid });
+        }
         Bus::start(sock, deadline, address, service)
     }
 

@@ -67,9 +67,12 @@ impl Error {
     /// The bus or the service is not there at all (as opposed to being broken).
     pub fn is_absent(&self) -> bool {
         match self {
-            Error::Bus(BusError::NoAddress | BusError::NotLocal(_) | BusError::Connect { .. }) => {
-                true
-            }
+            Error::Bus(
+                BusError::NoAddress
+                | BusError::NotLocal(_)
+                | BusError::Connect { .. }
+                | BusError::NotOurs { .. },
+            ) => true,
             Error::Bus(e) => matches!(
                 e.name(),
                 Some(names::SERVICE_UNKNOWN | names::NAME_HAS_NO_OWNER)

@@ -74,9 +74,17 @@ pub fn run(dry_run: bool) -> Outcome {
     } else {
         format!("`printf %s REGISTRY | {NAME} erase`")
     };
-    println!(
-        "Your credentials stay in the keychain, where docker no longer looks. List them with `{NAME} list`; erase one with {erase_hint} (or run `docker logout REGISTRY` while configured)."
-    );
+    if current == Some(WSL_CREDS_STORE) {
+        // Docker in WSL used the Windows binary: the credentials are in the Windows store,
+        // which this binary's `list` does not read.
+        println!(
+            "Your credentials stay in the Windows Credential Manager (or the store the Windows binary uses), where docker here no longer looks. List them with `{NAME}.exe list`; erase one with {erase_hint} using `{NAME}.exe` (or run `docker logout REGISTRY` while configured)."
+        );
+    } else {
+        println!(
+            "Your credentials stay in the keychain, where docker no longer looks. List them with `{NAME} list`; erase one with {erase_hint} (or run `docker logout REGISTRY` while configured)."
+        );
+    }
     println!(
         "Registries whose credentials were plaintext in config.json before configure need `docker login` again."
     );

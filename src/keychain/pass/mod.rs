@@ -104,9 +104,12 @@ fn untrusted(e: TrustError) -> KeychainError {
 
 /// Settings given to git through `GIT_CONFIG_*`, which win over every configuration file:
 /// no hook of the store's repository runs, no fsmonitor program starts, nothing is signed
-/// (signing would prompt, and names a key and a program).
-const GIT_OVERRIDES: [(&str, &str); 5] = [
+/// (signing would prompt, and names a key and a program), and no global attributes file
+/// (read from `$XDG_CONFIG_HOME/git` or `~/.config/git` whatever the global configuration
+/// is) can ask for a filter.
+const GIT_OVERRIDES: [(&str, &str); 6] = [
     ("core.hooksPath", "/dev/null"),
+    ("core.attributesFile", "/dev/null"),
     ("core.fsmonitor", "false"),
     ("commit.gpgsign", "false"),
     ("tag.gpgsign", "false"),
@@ -205,7 +208,7 @@ impl Pass {
         let mut cmd = child::minimal(&store.program);
         cmd.args(args)
             .env("PASSWORD_STORE_DIR", &store.dir)
-            .env("PASSWORD_STORE_GPG_OPTS", gpg_opts())
+            .env("PASSWORD_STORE_GPG_OPTS", NO_PROMPT)
             .env("PASSWORD_STORE_ENABLE_EXTENSIONS", "false")
             .env("GIT_CONFIG_COUNT", GIT_OVERRIDES.len().to_string());
         for (i, (key, value)) in GIT_OVERRIDES.iter().enumerate() {
@@ -320,18 +323,17 @@ fn prefix(service: &str) -> String {
     }
 }
 
-/// pass splits PASSWORD_STORE_GPG_OPTS on spaces: the user's options, then ours, which win.
-fn gpg_opts() -> String {
-    let user = std::env::var("PASSWORD_STORE_GPG_OPTS").unwrap_or_default();
-    format!("{user} {NO_PROMPT}").trim().to_string()
-}
-
-/// `PASSWORD_STORE_UMASK` as the user set it, when it is an octal mode (pass's default is
-/// 077).
+/// `PASSWORD_STORE_UMASK` as the user set it, when it is an octal mode that keeps what pass
+/// creates unwritable by group and others (pass's default is 077). The caller's
+/// `PASSWORD_STORE_GPG_OPTS` is never passed on: an option such as `--agent-program` or
+/// `--homedir` names a program or a directory, and under `sudo -E` the environment is
+/// another user's.
 fn umask() -> Option<String> {
-    std::env::var("PASSWORD_STORE_UMASK")
-        .ok()
-        .filter(|u| (3..=4).contains(&u.len()) && u.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+    std::env::var("PASSWORD_STORE_UMASK").ok().filter(|u| {
+        (3..=4).contains(&u.len())
+            && u.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            && u32::from_str_radix(u, 8).is_ok_and(|m| m & 0o022 == 0o022)
+    })
 }
 
 fn check_storable(username: &str, secret: &str) -> Result<()> {

@@ -127,7 +127,9 @@ fn check_gnupg(gnupg: &Path) -> Result<(), TrustError> {
 
 /// HOME for the children, `XDG_CONFIG_HOME` for git, and whether git may read the global
 /// configuration there (a git-backed store commits with the user's name and email from it;
-/// someone else's could name an fsmonitor or pager program, so it is left out then).
+/// someone else's could name an fsmonitor, filter or pager program, so it is left out then).
+/// A file that does not exist counts only if nobody else could create it before git reads
+/// it.
 fn git_settings() -> (Option<PathBuf>, Option<PathBuf>, bool) {
     let home = crate::paths::home_dir().filter(|h| matches!(trust::check(h, HOME), Ok(Some(_))));
     let xdg = std::env::var_os("XDG_CONFIG_HOME")
@@ -137,20 +139,20 @@ fn git_settings() -> (Option<PathBuf>, Option<PathBuf>, bool) {
     let mut files = Vec::new();
     if let Some(h) = &home {
         files.push(h.join(".gitconfig"));
-        if xdg.is_none() {
-            files.push(h.join(".config").join("git").join("config"));
-        }
+        files.push(h.join(".config").join("git").join("config"));
     }
     if let Some(x) = &xdg {
         files.push(x.join("git").join("config"));
     }
     let global = home.is_some()
-        && files.iter().all(|f| match trust::check(f, GIT_GLOBAL) {
-            Ok(_) => true,
-            Err(e) => {
-                crate::trace!("git's global configuration is not given to pass: {e}");
-                false
-            }
-        });
+        && files
+            .iter()
+            .all(|f| match trust::child_config(f, GIT_GLOBAL) {
+                Ok(()) => true,
+                Err(e) => {
+                    crate::trace!("git's global configuration is not given to pass: {e}");
+                    false
+                }
+            });
     (home, if global { xdg } else { None }, global)
 }

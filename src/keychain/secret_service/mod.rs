@@ -57,6 +57,15 @@ pub enum SecretServiceError {
         "the Secret Service keyring is locked and no unlock prompt can be shown; unlock it by logging in to your desktop session, or run `gnome-keyring-daemon --replace --unlock` with the keyring password on stdin, then retry"
     )]
     Locked,
+    /// The session bus is another user's (root run with their environment, `sudo -E`).
+    #[error(
+        "the D-Bus session bus {address} belongs to {owner}, not to {you}: its Secret Service keeps their credentials, not yours; run it as them, or unset DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR"
+    )]
+    NotYours {
+        address: String,
+        owner: String,
+        you: String,
+    },
     #[error("the Secret Service failed ({cause})")]
     Failed { cause: String },
 }
@@ -65,7 +74,9 @@ impl From<SecretServiceError> for KeychainError {
     fn from(e: SecretServiceError) -> KeychainError {
         let kind = match e {
             SecretServiceError::Absent { .. } => Kind::Absent,
-            SecretServiceError::BusGone { .. } => Kind::Unavailable,
+            SecretServiceError::BusGone { .. } | SecretServiceError::NotYours { .. } => {
+                Kind::Unavailable
+            }
             SecretServiceError::Locked => Kind::Locked,
             SecretServiceError::Failed { .. } => Kind::Failed,
         };
@@ -106,6 +117,12 @@ fn map_error(e: CallError, deadline: &Deadline) -> KeychainError {
     match e {
         CallError::Locked => E::Locked.into(),
         CallError::Bus(BusError::Timeout) => KeychainError::timeout(BACKEND, deadline.limit()),
+        CallError::Bus(BusError::NotOurs { address, uid }) => E::NotYours {
+            address,
+            owner: crate::trust::owner_name(uid),
+            you: crate::trust::owner_name(crate::fs::euid()),
+        }
+        .into(),
         // An address from the environment that nobody listens on.
         CallError::Bus(BusError::Connect { address, source })
             if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) =>
@@ -314,6 +331,10 @@ impl Backing for SecretService {
 fn absence(e: &CallError, address: Option<&str>) -> NoSecretService {
     match e {
         CallError::Bus(BusError::NoAddress) => NoSecretService::NoBus,
+        CallError::Bus(BusError::NotOurs { address, uid }) => NoSecretService::NotYours {
+            address: address.clone(),
+            owner: crate::trust::owner_name(*uid),
+        },
         CallError::Bus(BusError::Connect { address, source }) => NoSecretService::BusUnreachable {
             address: address.clone(),
             cause: source.to_string(),
