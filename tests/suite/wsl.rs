@@ -210,3 +210,36 @@ fn doctor_in_wsl_says_how_to_share_the_windows_store() {
     let out = wsl.linux.cmd().arg("doctor").output().expect("run doctor");
     assert!(!stdout(&out).contains("WSL ("));
 }
+
+/// Credentials this helper kept on the Linux side (`"credsStore": "hub"`) move into the
+/// Windows store as plain `configure` moves a previous store's, and `--undo` puts "hub" back.
+#[test]
+fn configure_wsl_moves_what_the_linux_helper_kept() {
+    let (Some(wsl), Some(win)) = (Wsl::new(), WineEnv::new()) else {
+        return;
+    };
+    win.wrapper_script(wsl.bin.path(), "docker-credential-hub.exe");
+    // docker-credential-hub on PATH is this binary, as `./install.sh` leaves it.
+    std::os::unix::fs::symlink(
+        crate::support::tools::helper_bin(),
+        wsl.bin.path().join("docker-credential-hub"),
+    )
+    .unwrap();
+    let (url, user, secret) = ("linux.example:5000", "linux-user", "linux-secret-7f2c");
+    crate::support::harness::store_ok(&wsl.linux, url, user, secret);
+    std::fs::write(wsl.config(), r#"{"credsStore":"hub"}"#).unwrap();
+
+    let out = wsl.run(&["configure", "--wsl"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!("moved {url} (username {user})")) && !said.contains(secret),
+        "{said}"
+    );
+    assert_eq!(wsl.config_json()["credsStore"], "hub.exe");
+    assert_get(&win, url, user, secret);
+
+    let out = wsl.run(&["configure", "--undo"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(wsl.config_json()["credsStore"], "hub");
+}
